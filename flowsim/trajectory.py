@@ -1,0 +1,93 @@
+"""A solved flow: saved states, the observables derived from them, and xarray export.
+
+The state is kept minimal (what the ODE integrates); everything else — named
+variables, mode masses, exact mixture KLs, diagnostics — is derived on demand by the
+problem's family, so an ODE trajectory and a torch simulation that record the same
+observables overlay directly.
+
+A family (flowsim.models.circle, flowsim.models.gaussian_family) provides
+
+    state_variables(problem, states) -> {name: (dims, array)}   dims start with "time"
+    observe(problem, time, states) -> flowsim.diagnostics.Observables
+    distribution(problem, y) -> the variational mixture at state y
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from .diagnostics import Observables, classify, summarize
+from .integrate.status import STATUS_NAMES
+from .models.base import Problem
+
+
+@dataclass
+class Trajectory:
+    """States of one flow at the saved times, with status and solver counters."""
+
+    problem: Problem
+    time: np.ndarray
+    states: np.ndarray
+    status: int
+    n_steps: int = -1
+    n_rhs: int = -1
+    backend: str = "scipy"
+    options: dict = field(default_factory=dict)
+
+    @property
+    def status_name(self) -> str:
+        return STATUS_NAMES[int(self.status)]
+
+    @cached_property
+    def observables(self) -> Observables:
+        return self.problem.family.observe(self.problem, self.time, self.states)
+
+    @cached_property
+    def diagnostics(self) -> dict:
+        """Every key of DESIGN.md §Diagnostics at the final saved time, plus `status`."""
+        d = summarize(self.observables)
+        d["status"] = self.status_name
+        return d
+
+    @property
+    def final(self):
+        """The variational mixture at the last saved time."""
+        return self.problem.family.distribution(self.problem, self.states[-1])
+
+    def to_xarray(self):
+        """xarray Dataset with coordinate `time`, state variables, observables and diagnostics."""
+        import xarray as xr
+
+        obs = self.observables
+        per_time = classify(obs)
+        data = dict(self.problem.family.state_variables(self.problem, self.states))
+        data.update({
+            "objective": (("time",), obs.objective),
+            "reverse_kl": (("time",), obs.reverse_kl),
+            "forward_kl": (("time",), obs.forward_kl),
+            "mode_mass": (("time", "mode"), obs.mode_mass),
+            "target_weights": (("mode",), obs.target_weights),
+            "nearest_mode": (("time", "component"), obs.nearest_mode),
+            "distance": (("time", "component"), obs.distance),
+        })
+        for key, value in per_time.items():
+            data[key] = (("time",), value)
+        n_comp = obs.weights.shape[1]
+        ds = xr.Dataset(
+            data,
+            coords={"time": self.time, "component": np.arange(n_comp),
+                    "mode": np.arange(obs.mode_mass.shape[1])},
+        )
+        ds.attrs.update({
+            "model": self.problem.model.name,
+            "status": self.status_name,
+            "backend": self.backend,
+            "n_steps": int(self.n_steps),
+            "n_rhs": int(self.n_rhs),
+        })
+        for key, value in self.problem.meta.items():
+            if isinstance(value, (str, int, float, bool)):
+                ds.attrs[key] = value
+        return ds

@@ -1,0 +1,58 @@
+"""Input checks that raise ValueError naming the offending field (DESIGN.md §Public contract)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_finite_array(name: str, value, ndim: int | None = None) -> np.ndarray:
+    """float64 array of `value`; ValueError if not numeric, not finite, or of the wrong rank."""
+    try:
+        arr = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected numbers, got {value!r}") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name}: expected {ndim}-d array, got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name}: must be finite, got {value!r}")
+    return arr
+
+
+def check_positive(name: str, value) -> float:
+    """A finite scalar > 0."""
+    arr = as_finite_array(name, value)
+    if arr.ndim != 0 or arr <= 0:
+        raise ValueError(f"{name}: must be a positive number, got {value!r}")
+    return float(arr)
+
+
+def check_positive_array(name: str, value, ndim: int | None = None) -> np.ndarray:
+    """A finite array with every entry > 0."""
+    arr = as_finite_array(name, value, ndim)
+    if np.any(arr <= 0):
+        raise ValueError(f"{name}: every entry must be > 0, got {value!r}")
+    return arr
+
+
+def check_simplex(name: str, value, size: int, tol: float = 1e-9) -> np.ndarray:
+    """Weights of length `size`, each in (0, 1], summing to 1 within `tol`."""
+    arr = as_finite_array(name, value, 1)
+    if arr.shape != (size,):
+        raise ValueError(f"{name}: expected {size} weights, got {arr.shape[0]}")
+    if np.any(arr <= 0) or abs(arr.sum() - 1.0) > tol:
+        raise ValueError(f"{name}: must be positive and sum to 1 (off the simplex), got {value!r}")
+    return arr
+
+
+def check_times(name: str, value, t_max: float) -> np.ndarray:
+    """Sorted, non-negative saved times not beyond t_max."""
+    arr = as_finite_array(name, value, 1)
+    if arr.size == 0 or np.any(arr < 0) or np.any(np.diff(arr) < 0) or arr[-1] > t_max:
+        raise ValueError(f"{name}: must be sorted, non-negative and <= t_max, got {value!r}")
+    return arr
+
+
+def check_choice(name: str, value, choices) -> str:
+    """One of `choices`."""
+    if value not in choices:
+        raise ValueError(f"{name}: must be one of {tuple(choices)}, got {value!r}")
+    return value
