@@ -13,7 +13,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 def __getattr__(name):
     if name == "simulate":
-        from .simulate import simulate
+        from .simulation import simulate
         return simulate
     if name == "VonMisesMixture":
         from .vonmises import VonMisesMixture

@@ -239,15 +239,16 @@ def _code_names(code, acc):
     return acc
 
 
-def _pin_uuids(disp, seen=None) -> bool:
-    """Give `disp` and every module-level dispatcher it references (transitively, via
-    globals and closure cells) a stable uuid.  False if `disp` itself is a closure."""
+def _pin_uuids(disp, label=None, seen=None) -> bool:
+    """Give `disp` (named `label`, default module.qualname) and every module-level
+    dispatcher it references (transitively, via globals and closure cells) a stable
+    uuid.  False, pinning nothing, if `disp` is a closure and no label is given."""
     if seen is None:
         seen = set()
     if id(disp) in seen:
         return True
     seen.add(id(disp))
-    label = _stable_label(disp)
+    label = label or _stable_label(disp)
     if label is None:
         return False
     _set_uuid(disp, label)
@@ -257,7 +258,7 @@ def _pin_uuids(disp, seen=None) -> bool:
     refs += [c.cell_contents for c in (f.__closure__ or ())]
     for r in refs:
         if isinstance(r, Dispatcher):
-            _pin_uuids(r, seen)
+            _pin_uuids(r, None, seen)
     return True
 
 
@@ -478,9 +479,9 @@ def _build(rhs):
         return status, n_steps, n_rhs, t
 
     if tag is not None:
-        _set_uuid(stages, f"{tag}#stages")
-        _set_uuid(initial_step, f"{tag}#initial_step")
-        _set_uuid(solve, f"{tag}#solve")
+        _pin_uuids(stages, f"{tag}#stages")
+        _pin_uuids(initial_step, f"{tag}#initial_step")
+        _pin_uuids(solve, f"{tag}#solve")
     return solve
 
 
@@ -539,6 +540,6 @@ def make_batch_solver(rhs):
             n_rhs[i] = nr
 
     if tag is not None:
-        _set_uuid(solve_batch, f"{tag}#solve_batch")
+        _pin_uuids(solve_batch, f"{tag}#solve_batch")
     _BATCH_SOLVERS[rhs] = solve_batch
     return solve_batch

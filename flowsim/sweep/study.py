@@ -61,6 +61,14 @@ INIT_KEYS = {
 }
 SECTIONS = ("study", "target", "init", "options", "solver", "output", "axes")
 
+RESERVED_NAMES = {
+    "min_weight", "max_weight", "coverage", "collapsed", "mode_weight_error", "emc",
+    "vanishing_weight", "mean_alignment", "collapse_time", "final_objective", "reverse_kl",
+    "forward_kl", "weights", "mode_mass", "status", "n_steps", "n_rhs", "state", "objective_t",
+    "reverse_kl_t", "forward_kl_t", "weights_t", "mode_mass_t", "chunk_done", "component",
+    "mode", "time", "state_index", "chunk",
+}
+
 _PATH_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
 
@@ -323,6 +331,9 @@ def _build_axes(cfg: dict, raw_axes: dict) -> list:
                 _fail(label, f"{section}.{field_name} has no element {index} to sweep")
         values, name = _axis_values(label, spec)
         name = name or key
+        if name in RESERVED_NAMES:
+            _fail(label, f"dimension name {name!r} is taken by a result variable; "
+                         "give the axis another name (name = ...)")
         if name in names:
             _fail(label, f"duplicate dimension name {name!r}")
         names.add(name)

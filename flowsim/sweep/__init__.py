@@ -1,0 +1,113 @@
+"""Sweeps: a study file → every point integrated by compiled kernels → a Zarr dataset.
+
+    python -m flowsim.sweep STUDY.toml [--out PATH] [--executor local|dask]
+                                       [--scheduler ADDRESS] [--resume] [--quiet]
+
+Modules: `study` (TOML schema and validation, SCHEMA.md), `points` (a point's
+target, initialisation and Problem), `grid` (axes → points → chunks), `compute` (one
+chunk through the batch solver and the diagnostics), `executors` (local prange,
+dask.distributed), `store` (Zarr layout, resume), `summary`, `phase` (the figure).
+
+Python use:
+
+    from flowsim.sweep import load_study, run_sweep
+    result = run_sweep(load_study("studies/quickstart.toml"), "results/q.zarr")
+    result.dataset        # xarray.Dataset, one dimension per axis
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .grid import Grid
+from .study import Study, StudyError, load_study, parse_study
+from .store import StoreError
+from .summary import RunStats
+
+
+@dataclass
+class SweepResult:
+    path: str
+    figure: str | None
+    stats: RunStats
+    summary: str
+    dataset: object
+
+
+def default_out(study: Study) -> Path:
+    return Path("results") / f"{study.name}.zarr"
+
+
+def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str | None = None,
+              resume: bool = False, progress: bool = False, figure: bool = True) -> SweepResult:
+    """Run (or finish, with resume=True) the sweep of `study` into the Zarr store `out`."""
+    from . import executors, store
+    from .compute import probe_state_size
+    from .summary import format_summary, status_counts
+
+    t_start = time.perf_counter()
+    if executor not in executors.EXECUTORS:
+        raise StudyError(f"--executor: must be one of {executors.EXECUTORS}, got {executor!r}")
+    out = Path(out) if out is not None else default_out(study)
+    if study.output["save_trajectory"] and "n_state" not in study.extra:
+        study.extra["n_state"] = probe_state_size(study)
+    grid = Grid(study.shape, study.output["chunk_size"])
+    if resume and out.exists():
+        done = store.open_for_resume(out, study, grid)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        store.create(out, study, grid)
+        done = [False] * grid.n_chunks
+    pending = [c for c in range(grid.n_chunks) if not done[c]]
+    writer = store.Writer(out, grid)
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=grid.n_points, unit="pt", desc=study.name, smoothing=0.1,
+                   initial=sum(grid.chunk(c).n_points for c in range(grid.n_chunks) if done[c]))
+    n_computed = 0
+
+    def on_done(cid, result):
+        nonlocal n_computed
+        writer.write(cid, result)
+        n = grid.chunk(cid).n_points
+        n_computed += n
+        if bar is not None:
+            bar.update(n)
+
+    t_compute = time.perf_counter()
+    try:
+        if executor == "local":
+            executors.run_local(study, pending, on_done)
+            import numba
+            where = f"local (numba prange, {numba.get_num_threads()} threads)"
+        else:
+            try:
+                import distributed  # noqa: F401
+            except ImportError:
+                raise StudyError("--executor: dask needs dask.distributed "
+                                 "(pip install 'flowsim[dask]')") from None
+            where = executors.run_dask(study, pending, on_done, scheduler) if pending else "dask (nothing to do)"
+    finally:
+        if bar is not None:
+            bar.close()
+    compute_s = time.perf_counter() - t_compute
+
+    ds = store.open_dataset(out)
+    counts = status_counts(ds["status"].values, store.STATUS_MEANINGS)
+    fig_path = None
+    if figure:
+        from .phase import draw
+        var = study.output["phase_diagram"]
+        fig_path = draw(ds, study, var, out.with_name(f"{out.name.removesuffix('.zarr')}_{var}.png"))
+    stats = RunStats(n_points=grid.n_points, n_chunks=grid.n_chunks,
+                     chunks_reused=grid.n_chunks - len(pending), chunks_computed=len(pending),
+                     points_computed=n_computed, wall_s=time.perf_counter() - t_start,
+                     compute_s=compute_s, where=where)
+    return SweepResult(str(out), fig_path, stats, format_summary(study, stats, counts, ds), ds)
+
+
+__all__ = ["load_study", "parse_study", "run_sweep", "Study", "StudyError", "StoreError",
+           "SweepResult", "Grid"]

@@ -1,0 +1,171 @@
+"""Run one chunk: build its points, integrate them with the compiled batch solver, summarise.
+
+Points of a chunk are grouped by (model, len(y0), len(params), solver settings); each
+group is one call of `make_batch_solver(model.rhs)` — a numba `prange` over points,
+each with its own adaptive loop. Diagnostics come from the family's `observe` and
+`flowsim.diagnostics.summarize`, the same code `simulate(...).diagnostics` runs.
+
+`run_chunk` is a pure function of (study, chunk id): it is what the local executor
+calls in-process and what the Dask executor ships to workers.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from ..diagnostics import summarize
+from ..integrate.status import INVALID, SUCCESS
+from .grid import Grid
+from .points import PointError, build_point
+from .study import METHODS
+
+SCALAR_DIAGNOSTICS = (
+    "min_weight", "max_weight", "coverage", "collapsed", "mode_weight_error", "emc",
+    "vanishing_weight", "mean_alignment", "collapse_time", "final_objective",
+    "reverse_kl", "forward_kl",
+)
+DIAGNOSTIC_ERROR = 6      # integration succeeded but the observables could not be computed
+NOT_RUN = -1              # fill value of `status` for points not computed (yet)
+
+# Test hook: seconds to sleep per chunk, to make a sweep slow enough to kill mid-way.
+DELAY_ENV = "FLOWSIM_SWEEP_CHUNK_DELAY"
+
+
+def time_grid(study) -> np.ndarray:
+    from ..simulation import log_times
+
+    s = study.solver
+    if s["t_eval"] is not None:
+        return np.asarray(s["t_eval"], dtype=np.float64)
+    return log_times(float(s["t_max"]), int(s["per_decade"]), int(s["decades"]))
+
+
+def variable_shapes(study) -> dict:
+    """{name: (extra dims, extra shape, dtype, fill)} of every per-point result variable."""
+    K, M = study.extra["sizes"]
+    T = len(time_grid(study))
+    spec = {name: ((), (), np.float64, np.nan) for name in SCALAR_DIAGNOSTICS}
+    spec["weights"] = (("component",), (K,), np.float64, np.nan)
+    spec["mode_mass"] = (("mode",), (M,), np.float64, np.nan)
+    spec["status"] = ((), (), np.int8, NOT_RUN)
+    spec["n_steps"] = ((), (), np.int64, -1)
+    spec["n_rhs"] = ((), (), np.int64, -1)
+    if study.output["save_trajectory"]:
+        n = study.extra["n_state"]
+        spec["state"] = (("time", "state_index"), (T, n), np.float64, np.nan)
+        for name in ("objective_t", "reverse_kl_t", "forward_kl_t"):
+            spec[name] = (("time",), (T,), np.float64, np.nan)
+        spec["weights_t"] = (("time", "component"), (T, K), np.float64, np.nan)
+        spec["mode_mass_t"] = (("time", "mode"), (T, M), np.float64, np.nan)
+    return spec
+
+
+def _solver_key(problem, solver: dict):
+    return (problem.model.name, problem.model.rhs, problem.y0.size, problem.params.size,
+            float(solver["rtol"]), float(solver["atol"]), float(solver["h0"]),
+            int(solver["max_steps"]), METHODS[solver["method"]], float(solver["dt"]),
+            float(solver["settle_tol"]))
+
+
+def _integrate_group(key, members, t_eval, t_max):
+    """Run the batch solver on a list of (slot, problem); return out, status, n_steps, n_rhs."""
+    from ..integrate import make_batch_solver
+
+    _, rhs, n, _, rtol, atol, h0, max_steps, method, dt, settle_tol = key
+    P = len(members)
+    Y0 = np.ascontiguousarray(np.stack([p.y0 for _, p in members]), dtype=np.float64)
+    Pm = np.ascontiguousarray(np.stack([p.params for _, p in members]), dtype=np.float64)
+    out = np.full((P, len(t_eval), n), np.nan)
+    status = np.zeros(P, np.int64)
+    n_steps = np.zeros(P, np.int64)
+    n_rhs = np.zeros(P, np.int64)
+    solve_batch = make_batch_solver(rhs)
+    solve_batch(Y0, Pm, t_eval, float(t_max), rtol, atol, h0, max_steps, method, dt, settle_tol,
+                out, status, n_steps, n_rhs)
+    return out, status, n_steps, n_rhs
+
+
+def _record(res: dict, flat: int, problem, t_eval, states, save: bool):
+    obs = problem.family.observe(problem, t_eval, states)
+    diag = summarize(obs)
+    for name in SCALAR_DIAGNOSTICS:
+        res[name][flat] = float(diag[name])
+    res["weights"][flat] = diag["weights"]
+    res["mode_mass"][flat] = diag["mode_mass"]
+    if save:
+        n = min(states.shape[1], res["state"].shape[-1])
+        res["state"][flat, :, :n] = states[:, :n]
+        res["objective_t"][flat] = obs.objective
+        res["reverse_kl_t"][flat] = obs.reverse_kl
+        res["forward_kl_t"][flat] = obs.forward_kl
+        res["weights_t"][flat] = obs.weights
+        res["mode_mass_t"][flat] = obs.mode_mass
+
+
+def run_chunk(study, cid: int) -> dict:
+    """Every result variable of chunk `cid`, as arrays of shape chunk.shape + extra dims.
+
+    Never raises for a bad point: invalid inputs get status INVALID, failed integrations
+    their solver status, both with NaN diagnostics.
+    """
+    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+    grid = Grid(study.shape, study.output["chunk_size"])
+    chunk = grid.chunk(cid)
+    spec = variable_shapes(study)
+    n_pts = chunk.n_points
+    res = {name: np.full((n_pts,) + shape, fill, dtype=dtype)
+           for name, (_, shape, dtype, fill) in spec.items()}
+    t_eval = time_grid(study)
+    t_max = float(study.solver["t_max"])
+    save = study.output["save_trajectory"]
+
+    groups = defaultdict(list)
+    problems = {}
+    for flat, idx in enumerate(chunk.indices()):
+        values = [axis.values[i] for axis, i in zip(study.axes, idx)]
+        cfg = study.point_config(values)
+        try:
+            problem = build_point(cfg)
+        except PointError:
+            res["status"][flat] = INVALID
+            continue
+        problems[flat] = problem
+        groups[_solver_key(problem, cfg["solver"])].append((flat, problem))
+
+    with np.errstate(all="ignore"):
+        for key, members in groups.items():
+            out, status, n_steps, n_rhs = _integrate_group(key, members, t_eval, t_max)
+            for j, (flat, problem) in enumerate(members):
+                res["status"][flat] = status[j]
+                res["n_steps"][flat] = n_steps[j]
+                res["n_rhs"][flat] = n_rhs[j]
+                if int(status[j]) not in SUCCESS:
+                    continue
+                try:
+                    _record(res, flat, problem, t_eval, out[j], save)
+                except (ValueError, FloatingPointError, ZeroDivisionError, IndexError):
+                    res["status"][flat] = DIAGNOSTIC_ERROR
+                    for name in SCALAR_DIAGNOSTICS:
+                        res[name][flat] = np.nan
+    if delay > 0:
+        time.sleep(delay)
+    return {name: arr.reshape(chunk.shape + arr.shape[1:]) for name, arr in res.items()}
+
+
+def probe_state_size(study) -> int:
+    """len(y0) of the first point that builds (for the saved-trajectory `state` variable)."""
+    grid = Grid(study.shape, study.output["chunk_size"])
+    sizes = []
+    for cid in range(min(grid.n_chunks, 4)):
+        for idx in grid.chunk(cid).indices():
+            values = [axis.values[i] for axis, i in zip(study.axes, idx)]
+            try:
+                sizes.append(build_point(study.point_config(values)).y0.size)
+            except PointError:
+                continue
+            if len(sizes) >= 1:
+                return max(sizes)
+    return 1

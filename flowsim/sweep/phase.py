@@ -1,0 +1,72 @@
+"""Phase diagram of one diagnostic over the swept axes, written as a PNG.
+
+A `seed` axis (the study.seed field) is averaged out first, so a boolean diagnostic
+becomes a probability (e.g. P(collapsed)). Two remaining axes give a heat map
+(axis values as tick labels, so numeric, log-spaced and categorical axes all read
+naturally); one remaining axis gives a line plot; more give no figure.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def _labels(values) -> list:
+    out = []
+    for v in np.asarray(values).tolist():
+        out.append(f"{v:.3g}" if isinstance(v, float) else str(v))
+    return out
+
+
+def _ticks(n: int, max_ticks: int = 12):
+    step = max(1, int(np.ceil(n / max_ticks)))
+    return np.arange(0, n, step)
+
+
+def draw(ds, study, variable: str, path) -> str | None:
+    """Write the phase diagram of `variable` to `path`; None when the axes do not allow one."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    da = ds[variable]
+    seed_dims = [a.name for a in study.axes if a.path == (("study", "seed"), None)]
+    title = variable
+    for dim in seed_dims:
+        da = da.mean(dim, skipna=True)
+        title = f"{variable} (mean over {dim}, n={ds.sizes[dim]})"
+    dims = [d for d in da.dims]
+    if len(dims) not in (1, 2):
+        return None
+    values = np.asarray(da.values, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.0, 4.8), dpi=120)
+    if len(dims) == 2:
+        ydim, xdim = dims
+        im = ax.imshow(values, origin="lower", aspect="auto", interpolation="nearest",
+                       cmap="viridis")
+        fig.colorbar(im, ax=ax, label=title)
+        for dim, setter, labeler in ((xdim, ax.set_xticks, ax.set_xticklabels),
+                                     (ydim, ax.set_yticks, ax.set_yticklabels)):
+            coord = ds[dim].values
+            ticks = _ticks(coord.size)
+            setter(ticks)
+            labeler([_labels(coord)[i] for i in ticks])
+        ax.set_xlabel(xdim)
+        ax.set_ylabel(ydim)
+        if values.size <= 400:
+            for (i, j), v in np.ndenumerate(values):
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6, color="w")
+    else:
+        (xdim,) = dims
+        coord = ds[xdim].values
+        x = np.arange(coord.size)
+        ax.plot(x, values, "o-")
+        ax.set_xticks(_ticks(coord.size))
+        ax.set_xticklabels([_labels(coord)[i] for i in _ticks(coord.size)])
+        ax.set_xlabel(xdim)
+        ax.set_ylabel(title)
+    ax.set_title(f"{study.name}: {title}")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
