@@ -20,7 +20,7 @@ BACKENDS = ("scipy", "numba")
 WEIGHT_MODES = ("trainable", "fixed")
 
 
-def log_times(t_max: float, per_decade: int = 20, decades: int = 4) -> np.ndarray:
+def log_times(t_max: float, per_decade: int = 10, decades: int = 6) -> np.ndarray:
     """Saved times: 0, then `per_decade` log-spaced points per decade up to t_max."""
     n = per_decade * decades + 1
     return np.concatenate([[0.0], np.logspace(math.log10(t_max) - decades, math.log10(t_max), n)])
