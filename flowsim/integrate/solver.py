@@ -12,8 +12,8 @@ writes the state at every t_eval into the preallocated (len(t_eval), n) array
 A method is a Butcher tableau (flowsim.integrate.tableaus) plus ONE stepping
 function (`stages`, below) run by one of two loops:
 
-    method 0  DOPRI5 adaptive: PI step-size controller (Söderlind 2002; HNW II
-              §IV.2 eq. 2.43c / HNW I §II.4):  fac = 0.9 · err^(−β1) · err_prev^(β2),
+    method 0  DOPRI5 adaptive: PI step-size controller (Gustafsson 1991; Söderlind 2002;
+              HNW II §IV.2):  fac = 0.9 · err^(−β1) · err_prev^(β2),
               β1 = 0.7/5, β2 = 0.4/5, fac ∈ [0.2, 10], no growth right after a
               rejection; error norm  sqrt(mean((e_i / (atol + rtol·max(|y_i|,|ŷ_i|)))²))
               (HNW I eq. 4.11); starting step by HNW I §II.4 (Hairer's HINIT);
@@ -28,19 +28,18 @@ within 1e-9·dt of a point is stretched onto it instead of leaving a sliver).
 
 `settle_tol > 0` stops as soon as max_i |dy_i/dt| < settle_tol at an accepted
 state (status SETTLED); the remaining rows are the final state.  Kernels never
-raise; see flowsim.integrate.status for the codes.  Rows past the stopping point
+raise; see flowsim.integrate.status for the codes.  A non-finite adaptive trial
+step is rejected and the step shrunk by 5; if the step then underflows the
+status is NON_FINITE (else STEP_UNDERFLOW).  Fixed-step methods stop at the first
+non-finite state or derivative.  Rows past the stopping point
 of a failed run are NaN.  `n_steps` counts step attempts (accepted + rejected),
 which is what `max_steps` bounds; `n_rhs` counts rhs evaluations.
 
-Caching.  Solvers are closures over the rhs dispatcher, compiled with
-`cache=True`.  numba keys a cached closure by pickling its cells; a dispatcher
-pickles its Python function *by value* (bytecode, so edits to rhs or to the
-functions it calls invalidate the entry) plus a per-process random uuid, which
-would make every new process miss the cache.  `_pin_uuids` replaces that uuid by
-a stable name (module.qualname) for rhs, the module-level dispatchers it calls,
-and the solver closures, so a fresh process loads the compiled solver from
-`flowsim/integrate/__pycache__`.  An rhs that is itself a closure is compiled
-without disk caching (its name would not identify it).
+Caching.  Solvers are closures over the rhs dispatcher compiled with
+`cache=True`; flowsim.integrate.cache gives the dispatchers involved stable
+identities so that a fresh process loads the compiled solver from
+`flowsim/integrate/__pycache__` (an rhs that is itself a closure has no stable
+name and is compiled without disk caching).
 """
 from __future__ import annotations
 
@@ -48,219 +47,12 @@ import numba
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
-from . import status as _st
-from .tableaus import DOPRI5, EULER, RK4
+from . import kernels as _k
+from .cache import pin_uuids, stable_label
 
-__all__ = ["make_solver", "make_batch_solver", "METHOD_CODES", "ADAPTIVE_METHODS"]
+__all__ = ["make_solver", "make_batch_solver", "METHOD_CODES"]
 
 METHOD_CODES = {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3}
-ADAPTIVE_METHODS = (0,)
-
-# ---------------------------------------------------------------------------
-# tableaus stacked by method code, padded to S_MAX stages (compile-time constants)
-# ---------------------------------------------------------------------------
-_BY_CODE = (DOPRI5, RK4, EULER, DOPRI5)
-S_MAX = max(t.stages for t in _BY_CODE)
-_TA = np.zeros((len(_BY_CODE), S_MAX, S_MAX))
-_TB = np.zeros((len(_BY_CODE), S_MAX))
-_TC = np.zeros((len(_BY_CODE), S_MAX))
-_TE = np.zeros((len(_BY_CODE), S_MAX))
-_TS = np.zeros(len(_BY_CODE), dtype=np.int64)
-_TF = np.zeros(len(_BY_CODE), dtype=np.int64)
-for _m, _t in enumerate(_BY_CODE):
-    _s = _t.stages
-    _TA[_m, :_s, :_s] = _t.a
-    _TB[_m, :_s] = _t.b
-    _TC[_m, :_s] = _t.c
-    if _t.b_err is not None:
-        _TE[_m, :_s] = _t.b_err
-    _TS[_m] = _s
-    _TF[_m] = 1 if _t.fsal else 0
-_DENSE = DOPRI5.dense.copy()
-_ORDER_ADAPTIVE = DOPRI5.order
-
-# PI controller (Hairer/Söderlind)
-_SAFETY = 0.9
-_BETA1 = 0.7 / 5.0
-_BETA2 = 0.4 / 5.0
-_FAC_MIN = 0.2
-_FAC_MAX = 10.0
-_ERR_PREV0 = 1e-4       # Hairer's FACOLD start value
-_UNDERFLOW = 1e-14      # step < 1e-14·|t| -> STEP_UNDERFLOW
-_SNAP = 1e-9            # fixed step: stretch onto a t_eval point within 1e-9·dt
-
-_OK, _MAX_STEPS, _UNDER, _NONFIN, _SETTLED, _INVALID = (
-    _st.OK, _st.MAX_STEPS, _st.STEP_UNDERFLOW, _st.NON_FINITE, _st.SETTLED, _st.INVALID)
-
-
-# ---------------------------------------------------------------------------
-# model-free helpers
-# ---------------------------------------------------------------------------
-@numba.njit(cache=True)
-def _all_finite(x):
-    for i in range(x.shape[0]):
-        if not np.isfinite(x[i]):
-            return False
-    return True
-
-
-@numba.njit(cache=True)
-def _max_abs(x):
-    m = 0.0
-    for i in range(x.shape[0]):
-        a = abs(x[i])
-        if a > m:
-            m = a
-    return m
-
-
-@numba.njit(cache=True)
-def _combine(y, K, coef, h, s, out):
-    """out = y + h Σ_{j<s} coef_j K_j  (zero weights skipped; same summation order
-    as `stages`, so the FSAL last stage argument equals y_{n+1} bitwise)."""
-    n = y.shape[0]
-    for i in range(n):
-        acc = 0.0
-        for j in range(s):
-            if coef[j] != 0.0:
-                acc += coef[j] * K[j, i]
-        out[i] = y[i] + h * acc
-
-
-@numba.njit(cache=True)
-def _error_estimate(K, e, h, s, out):
-    """out = h Σ_j e_j K_j  (embedded error estimate, HNW I eq. 4.10)."""
-    n = out.shape[0]
-    for i in range(n):
-        acc = 0.0
-        for j in range(s):
-            if e[j] != 0.0:
-                acc += e[j] * K[j, i]
-        out[i] = h * acc
-
-
-@numba.njit(cache=True)
-def _error_norm(err, y, ynew, rtol, atol):
-    """sqrt(mean((err_i / (atol + rtol·max(|y_i|, |ynew_i|)))²))  (HNW I eq. 4.11)."""
-    n = err.shape[0]
-    if n == 0:
-        return 0.0
-    acc = 0.0
-    for i in range(n):
-        sc = atol + rtol * max(abs(y[i]), abs(ynew[i]))
-        r = err[i] / sc
-        acc += r * r
-    return np.sqrt(acc / n)
-
-
-@numba.njit(cache=True)
-def _dense_dopri5(y, ynew, K, h, theta, out):
-    """Free 4th-order continuous extension of DOPRI5 (HNW I §II.6; Hairer's CONTD5):
-    u(θ) = y + θ(Δ + (1−θ)(B + θ(Δ − h k7 − B + (1−θ) h Σ d_i k_i))),
-    Δ = y_{n+1} − y_n,  B = h k1 − Δ."""
-    th1 = 1.0 - theta
-    n = y.shape[0]
-    for i in range(n):
-        ydiff = ynew[i] - y[i]
-        bspl = h * K[0, i] - ydiff
-        acc = 0.0
-        for j in range(7):
-            if _DENSE[j] != 0.0:
-                acc += _DENSE[j] * K[j, i]
-        r4 = ydiff - h * K[6, i] - bspl
-        out[i] = y[i] + theta * (ydiff + th1 * (bspl + theta * (r4 + th1 * h * acc)))
-
-
-@numba.njit(cache=True)
-def _fill_rows(out, j0, y):
-    for j in range(j0, out.shape[0]):
-        out[j, :] = y
-
-
-@numba.njit(cache=True)
-def _check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt, settle_tol, out):
-    """True when the kernel arguments are well formed (shapes, codes, tolerances)."""
-    n = y0.shape[0]
-    T = t_eval.shape[0]
-    if out.shape[0] != T or out.shape[1] != n:
-        return False
-    if method < 0 or method > 3:
-        return False
-    if not np.isfinite(t_max) or max_steps < 0 or not (settle_tol >= 0.0):
-        return False
-    for k in range(T):
-        if not np.isfinite(t_eval[k]):
-            return False
-        if k > 0 and t_eval[k] < t_eval[k - 1]:
-            return False
-    if method == 0:
-        if not (rtol > 0.0) or not (atol > 0.0) or not np.isfinite(rtol) or not np.isfinite(atol):
-            return False
-    else:
-        if not (fixed_dt > 0.0) or not np.isfinite(fixed_dt):
-            return False
-    return True
-
-
-@numba.njit(cache=True)
-def _pi_factor(err, err_prev):
-    """Step factor of the PI controller after an accepted step (err ≤ 1)."""
-    if err == 0.0:
-        return _FAC_MAX
-    fac = _SAFETY * err ** (-_BETA1) * err_prev ** _BETA2
-    return min(_FAC_MAX, max(_FAC_MIN, fac))
-
-
-# ---------------------------------------------------------------------------
-# stable uuids so that closures over dispatchers hit numba's disk cache
-# ---------------------------------------------------------------------------
-def _stable_label(disp) -> str | None:
-    f = disp.py_func
-    qn = getattr(f, "__qualname__", f.__name__)
-    if "<locals>" in qn:
-        return None
-    return f"flowsim-stable:{f.__module__}.{qn}"
-
-
-def _set_uuid(disp, label: str) -> None:
-    cur = getattr(disp, "_MemoMixin__uuid", None)
-    if cur == label:
-        return
-    if cur is not None:
-        disp._MemoMixin__uuid = None
-    disp._set_uuid(label)
-
-
-def _code_names(code, acc):
-    acc.update(code.co_names)
-    for c in code.co_consts:
-        if hasattr(c, "co_names"):
-            _code_names(c, acc)
-    return acc
-
-
-def _pin_uuids(disp, label=None, seen=None) -> bool:
-    """Give `disp` (named `label`, default module.qualname) and every module-level
-    dispatcher it references (transitively, via globals and closure cells) a stable
-    uuid.  False, pinning nothing, if `disp` is a closure and no label is given."""
-    if seen is None:
-        seen = set()
-    if id(disp) in seen:
-        return True
-    seen.add(id(disp))
-    label = label or _stable_label(disp)
-    if label is None:
-        return False
-    _set_uuid(disp, label)
-    f = disp.py_func
-    g = getattr(f, "__globals__", {})
-    refs = [g[name] for name in _code_names(f.__code__, set()) if name in g]
-    refs += [c.cell_contents for c in (f.__closure__ or ())]
-    for r in refs:
-        if isinstance(r, Dispatcher):
-            _pin_uuids(r, None, seen)
-    return True
-
 
 # ---------------------------------------------------------------------------
 # the factory
@@ -276,9 +68,24 @@ def _check_rhs(rhs):
 
 
 def _build(rhs):
-    stable = _pin_uuids(rhs)
-    tag = _stable_label(rhs) if stable else None
+    stable = pin_uuids(rhs)
+    tag = stable_label(rhs) if stable else None
     cache = stable
+    # Everything the kernels use from other modules is bound here, so it reaches
+    # them as closure cells: numba's cache key pickles the cells by value, so an
+    # edit to kernels.py or tableaus.py invalidates the cached solvers (module
+    # globals from other files would not: numba stamps only this file).
+    (all_finite, check_args, combine, copy_into, dense_dopri5, error_estimate,
+     error_norm, fill_nan, fill_rows, max_abs, pi_factor) = (
+        _k.all_finite, _k.check_args, _k.combine, _k.copy_into, _k.dense_dopri5,
+        _k.error_estimate, _k.error_norm, _k.fill_nan, _k.fill_rows, _k.max_abs,
+        _k.pi_factor)
+    TAB_A, TAB_B, TAB_C, TAB_E, TAB_STAGES, TAB_FSAL = (
+        _k.TAB_A, _k.TAB_B, _k.TAB_C, _k.TAB_E, _k.TAB_STAGES, _k.TAB_FSAL)
+    (ORDER_ADAPTIVE, SAFETY, FAC_MIN, ERR_PREV0, UNDERFLOW, SNAP) = (
+        _k.ORDER_ADAPTIVE, _k.SAFETY, _k.FAC_MIN, _k.ERR_PREV0, _k.UNDERFLOW, _k.SNAP)
+    OK, MAX_STEPS, UNDER, NONFIN, SETTLED, INVALID = (
+        _k.OK, _k.MAX_STEPS, _k.UNDER, _k.NONFIN, _k.SETTLED, _k.INVALID)
 
     @numba.njit(cache=cache)
     def stages(t, y, h, p, A, C, s, K, ytmp):
@@ -331,19 +138,19 @@ def _build(rhs):
     @numba.njit(cache=cache)
     def solve(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
               settle_tol, out_states):
-        out_states[:, :] = np.nan
-        if not _check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt,
+        fill_nan(out_states)
+        if not check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt,
                            settle_tol, out_states):
-            return _INVALID, 0, 0, 0.0
+            return INVALID, 0, 0, 0.0
         n = y0.shape[0]
         T = t_eval.shape[0]
         tab = 0 if method == 3 else method
-        A = _TA[tab]
-        B = _TB[tab]
-        C = _TC[tab]
-        E = _TE[tab]
-        s = _TS[tab]
-        fsal = _TF[tab] == 1
+        A = TAB_A[tab]
+        B = TAB_B[tab]
+        C = TAB_C[tab]
+        E = TAB_E[tab]
+        s = TAB_STAGES[tab]
+        fsal = TAB_FSAL[tab] == 1
 
         t = 0.0
         t_end = t_max
@@ -357,96 +164,96 @@ def _build(rhs):
         n_steps = 0
         n_rhs = 0
 
-        if not _all_finite(y):
-            return _NONFIN, 0, 0, 0.0
+        if not all_finite(y):
+            return NONFIN, 0, 0, 0.0
         j = 0
         while j < T and t_eval[j] <= t:
-            out_states[j, :] = y
+            copy_into(y, out_states[j])
             j += 1
         if n == 0:
-            _fill_rows(out_states, j, y)
-            return _OK, 0, 0, t_end
+            fill_rows(out_states, j, y)
+            return OK, 0, 0, t_end
         rhs(t, y, p, K[0])
         n_rhs += 1
-        if not _all_finite(K[0]):
-            return _NONFIN, 0, n_rhs, t
-        if settle_tol > 0.0 and _max_abs(K[0]) < settle_tol:
-            _fill_rows(out_states, j, y)
-            return _SETTLED, 0, n_rhs, t
+        if not all_finite(K[0]):
+            return NONFIN, 0, n_rhs, t
+        if settle_tol > 0.0 and max_abs(K[0]) < settle_tol:
+            fill_rows(out_states, j, y)
+            return SETTLED, 0, n_rhs, t
 
-        status = _OK
+        status = OK
         if method == 0:
             # ---------------- adaptive DOPRI5 ----------------
             hmax = t_end - t
             if h0 > 0.0:
                 h = min(h0, hmax)
             else:
-                h = initial_step(t, y, K[0], p, rtol, atol, _ORDER_ADAPTIVE, hmax, ytmp, err)
+                h = initial_step(t, y, K[0], p, rtol, atol, ORDER_ADAPTIVE, hmax, ytmp, err)
                 n_rhs += 1
-            err_prev = _ERR_PREV0
+            err_prev = ERR_PREV0
             rejected_last = False
             nonfinite_last = False
             while t < t_end:
                 if n_steps >= max_steps:
-                    status = _MAX_STEPS
+                    status = MAX_STEPS
                     break
                 last = False
                 if t + 1.01 * h >= t_end:
                     h = t_end - t
                     last = True
-                if not (h > _UNDERFLOW * abs(t)) or h < 1e-300:
-                    status = _NONFIN if nonfinite_last else _UNDER
+                if not (h > UNDERFLOW * abs(t)) or h < 1e-300:
+                    status = NONFIN if nonfinite_last else UNDER
                     break
                 n_steps += 1
                 stages(t, y, h, p, A, C, s, K, ytmp)
                 n_rhs += s - 1
-                _combine(y, K, B, h, s, ynew)
-                _error_estimate(K, E, h, s, err)
-                errn = _error_norm(err, y, ynew, rtol, atol)
+                combine(y, K, B, h, s, ynew)
+                error_estimate(K, E, h, s, err)
+                errn = error_norm(err, y, ynew, rtol, atol)
                 if not np.isfinite(errn):
                     # non-finite trial: reject and shrink (a blow-up ends in underflow,
                     # reported as NON_FINITE)
                     nonfinite_last = True
                     rejected_last = True
-                    h *= _FAC_MIN
+                    h *= FAC_MIN
                     continue
                 nonfinite_last = False
                 if errn <= 1.0:
-                    fac = _pi_factor(errn, err_prev)
+                    fac = pi_factor(errn, err_prev)
                     if rejected_last:
                         fac = min(fac, 1.0)
                     t_new = t_end if last else t + h
                     while j < T and t_eval[j] <= t_new:
                         if t_eval[j] == t_new:
-                            out_states[j, :] = ynew
+                            copy_into(ynew, out_states[j])
                         else:
-                            _dense_dopri5(y, ynew, K, h, (t_eval[j] - t) / h, out_states[j])
+                            dense_dopri5(y, ynew, K, h, (t_eval[j] - t) / h, out_states[j])
                         j += 1
-                    y[:] = ynew
+                    copy_into(ynew, y)
                     if fsal:
-                        K[0, :] = K[s - 1]
+                        copy_into(K[s - 1], K[0])
                     else:
                         rhs(t_new, y, p, K[0])
                         n_rhs += 1
                     t = t_new
-                    err_prev = max(errn, _ERR_PREV0)
+                    err_prev = max(errn, ERR_PREV0)
                     rejected_last = False
-                    if settle_tol > 0.0 and _max_abs(K[0]) < settle_tol:
-                        status = _SETTLED
+                    if settle_tol > 0.0 and max_abs(K[0]) < settle_tol:
+                        status = SETTLED
                         break
                     h = h * fac
                 else:
                     rejected_last = True
-                    h = h * max(_FAC_MIN, _SAFETY * errn ** (-1.0 / _ORDER_ADAPTIVE))
+                    h = h * max(FAC_MIN, SAFETY * errn ** (-1.0 / ORDER_ADAPTIVE))
         else:
             # ---------------- fixed step (RK4, Euler, DOPRI5) ----------------
             h = fixed_dt
             while t < t_end:
                 if n_steps >= max_steps:
-                    status = _MAX_STEPS
+                    status = MAX_STEPS
                     break
                 target = t_eval[j] if j < T else t_end
-                if target - t <= h * (1.0 + _SNAP):
+                if target - t <= h * (1.0 + SNAP):
                     hs = target - t
                     t_new = target
                 else:
@@ -455,33 +262,33 @@ def _build(rhs):
                 n_steps += 1
                 stages(t, y, hs, p, A, C, s, K, ytmp)
                 n_rhs += s - 1
-                _combine(y, K, B, hs, s, ynew)
+                combine(y, K, B, hs, s, ynew)
                 if fsal:
-                    K[0, :] = K[s - 1]
+                    copy_into(K[s - 1], K[0])
                 else:
                     rhs(t_new, ynew, p, K[0])
                     n_rhs += 1
-                if not (_all_finite(ynew) and _all_finite(K[0])):
-                    status = _NONFIN
+                if not (all_finite(ynew) and all_finite(K[0])):
+                    status = NONFIN
                     t = t_new
                     break
-                y[:] = ynew
+                copy_into(ynew, y)
                 t = t_new
                 while j < T and t_eval[j] <= t:
-                    out_states[j, :] = y
+                    copy_into(y, out_states[j])
                     j += 1
-                if settle_tol > 0.0 and _max_abs(K[0]) < settle_tol:
-                    status = _SETTLED
+                if settle_tol > 0.0 and max_abs(K[0]) < settle_tol:
+                    status = SETTLED
                     break
 
-        if status == _SETTLED:
-            _fill_rows(out_states, j, y)
+        if status == SETTLED:
+            fill_rows(out_states, j, y)
         return status, n_steps, n_rhs, t
 
     if tag is not None:
-        _pin_uuids(stages, f"{tag}#stages")
-        _pin_uuids(initial_step, f"{tag}#initial_step")
-        _pin_uuids(solve, f"{tag}#solve")
+        pin_uuids(stages, f"{tag}#stages")
+        pin_uuids(initial_step, f"{tag}#initial_step")
+        pin_uuids(solve, f"{tag}#solve")
     return solve
 
 
@@ -519,7 +326,8 @@ def make_batch_solver(rhs):
     if batch is not None:
         return batch
     solve = make_solver(rhs)
-    tag = _stable_label(rhs) if _pin_uuids(rhs) else None
+    tag = stable_label(rhs) if pin_uuids(rhs) else None
+    INVALID = _k.INVALID
 
     @numba.njit(parallel=True, cache=tag is not None)
     def solve_batch(Y0, Pmat, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
@@ -530,7 +338,7 @@ def make_batch_solver(rhs):
               and n_steps.shape[0] == P and n_rhs.shape[0] == P)
         if not ok:
             for i in range(status.shape[0]):
-                status[i] = _INVALID
+                status[i] = INVALID
             return
         for i in numba.prange(P):
             st, ns, nr, tf = solve(Y0[i], Pmat[i], t_eval, t_max, rtol, atol, h0, max_steps,
@@ -540,6 +348,6 @@ def make_batch_solver(rhs):
             n_rhs[i] = nr
 
     if tag is not None:
-        _pin_uuids(solve_batch, f"{tag}#solve_batch")
+        pin_uuids(solve_batch, f"{tag}#solve_batch")
     _BATCH_SOLVERS[rhs] = solve_batch
     return solve_batch

@@ -19,7 +19,7 @@ Dormand, J. R. & Prince, P. J. (1980). A family of embedded Runge–Kutta formul
     J. Comput. Appl. Math. 6(1), 19–26.  (RK5(4)7M, Table 2.)
 Hairer, E., Nørsett, S. P. & Wanner, G. (1993). Solving Ordinary Differential
     Equations I, 2nd ed. Springer.  §II.5, Table 5.2 (DOPRI5); §II.6 dense output
-    (eq. 6.12 and Hairer's `dopri5.f`, subroutine CONTD5); §II.1 Table 1.2 (RK4).
+    (Hairer's `dopri5.f`, subroutine CONTD5); §II.1 Table 1.2 (RK4).
 """
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ _DP_DENSE = _f([-12715105075 / 11282082432, 0.0, 87487479700 / 32700410799,
 
 DOPRI5 = Tableau("dopri5", _DP_A, _DP_B, _DP_C, _DP_E, 5, True, _DP_DENSE)
 
-# --- classic Runge–Kutta 4 (HNW I §II.1, Table 1.2 left) ---
+# --- classic Runge–Kutta 4 (HNW I §II.1, Table 1.2) ---
 _RK4_A = np.zeros((4, 4))
 _RK4_A[1, 0] = 0.5
 _RK4_A[2, 1] = 0.5
@@ -83,7 +83,7 @@ _RK4_A[3, 2] = 1.0
 RK4 = Tableau("rk4", _RK4_A, _f([1 / 6, 1 / 3, 1 / 3, 1 / 6]), _f([0.0, 0.5, 0.5, 1.0]),
               None, 4, False)
 
-# --- explicit Euler (HNW I §I.7, eq. 7.3) ---
+# --- explicit Euler (HNW I §I.7) ---
 EULER = Tableau("euler", np.zeros((1, 1)), _f([1.0]), _f([0.0]), None, 1, False)
 
 TABLEAUS = {t.name: t for t in (DOPRI5, RK4, EULER)}

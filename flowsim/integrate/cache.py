@@ -1,0 +1,66 @@
+"""Stable identities for numba dispatchers, so closures over them hit the disk cache.
+
+numba keys a cached closure by pickling its cell contents
+(numba.core.caching._CacheImpl / IndexDataCacheFile `_index_key`).  A dispatcher
+pickles its Python function *by value* (bytecode and referenced globals, so an
+edit to rhs or to anything it calls changes the key) plus a per-process random
+uuid (numba.core.dispatcher._MemoMixin), which alone would make every new process
+miss the cache and append a new entry.  `pin_uuids` replaces that uuid by a stable
+name (module.qualname, or an explicit label for closures) on a dispatcher and,
+transitively, on every module-level dispatcher it references.  The uuid only
+identifies an instance when unpickling (e.g. on a dask worker); a stable name
+maps a pickled kernel to the worker's already-imported one.
+"""
+from __future__ import annotations
+
+from numba.core.dispatcher import Dispatcher
+
+__all__ = ["pin_uuids", "stable_label"]
+
+
+def stable_label(disp) -> str | None:
+    f = disp.py_func
+    qn = getattr(f, "__qualname__", f.__name__)
+    if "<locals>" in qn:
+        return None
+    return f"flowsim-stable:{f.__module__}.{qn}"
+
+
+def _set_uuid(disp, label: str) -> None:
+    cur = getattr(disp, "_MemoMixin__uuid", None)
+    if cur == label:
+        return
+    if cur is not None:
+        disp._MemoMixin__uuid = None
+    disp._set_uuid(label)
+
+
+def _code_names(code, acc):
+    acc.update(code.co_names)
+    for c in code.co_consts:
+        if hasattr(c, "co_names"):
+            _code_names(c, acc)
+    return acc
+
+
+def pin_uuids(disp, label=None, seen=None) -> bool:
+    """Give `disp` (named `label`, default module.qualname) and every module-level
+    dispatcher it references (transitively, via globals and closure cells) a stable
+    uuid.  False, pinning nothing, if `disp` is a closure and no label is given."""
+    if seen is None:
+        seen = set()
+    if id(disp) in seen:
+        return True
+    seen.add(id(disp))
+    label = label or stable_label(disp)
+    if label is None:
+        return False
+    _set_uuid(disp, label)
+    f = disp.py_func
+    g = getattr(f, "__globals__", {})
+    refs = [g[name] for name in _code_names(f.__code__, set()) if name in g]
+    refs += [c.cell_contents for c in (f.__closure__ or ())]
+    for r in refs:
+        if isinstance(r, Dispatcher):
+            pin_uuids(r, None, seen)
+    return True
