@@ -197,12 +197,12 @@ def logistic_normal(beta, alpha, q, off, out):
     n_gh = int(q[off])
     n_t = int(q[off + 1])
     a = abs(alpha)
-    if not (a >= ALPHA_SWITCH):
-        if math.isnan(a) or math.isnan(beta):
-            out[0] = math.nan
-            out[1] = math.nan
-            out[2] = math.nan
-            return
+    if math.isnan(a) or math.isnan(beta):
+        out[0] = math.nan
+        out[1] = math.nan
+        out[2] = math.nan
+        return
+    if a < ALPHA_SWITCH:
         xs = off + 2
         ws = xs + n_gh
         s = 0.0

@@ -23,7 +23,9 @@ WEIGHT_MODES = ("trainable", "fixed")
 def log_times(t_max: float, per_decade: int = 10, decades: int = 6) -> np.ndarray:
     """Saved times: 0, then `per_decade` log-spaced points per decade up to t_max."""
     n = per_decade * decades + 1
-    return np.concatenate([[0.0], np.logspace(math.log10(t_max) - decades, math.log10(t_max), n)])
+    times = np.logspace(math.log10(t_max) - decades, math.log10(t_max), n)
+    times[-1] = t_max
+    return np.concatenate([[0.0], times])
 
 
 def build_problem(target, init, *, objective, weights="trainable", **options):
