@@ -68,12 +68,15 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
         bar = tqdm(total=grid.n_points, unit="pt", desc=study.name, smoothing=0.1,
                    initial=sum(grid.chunk(c).n_points for c in range(grid.n_chunks) if done[c]))
     n_computed = 0
+    first = None  # (time, points) when the first chunk came back: it includes compilation
 
     def on_done(cid, result):
-        nonlocal n_computed
+        nonlocal n_computed, first
         writer.write(cid, result)
         n = grid.chunk(cid).n_points
         n_computed += n
+        if first is None:
+            first = (time.perf_counter(), n_computed)
         if bar is not None:
             bar.update(n)
 
@@ -93,7 +96,10 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     finally:
         if bar is not None:
             bar.close()
-    compute_s = time.perf_counter() - t_compute
+    t_end = time.perf_counter()
+    compute_s = t_end - t_compute
+    steady = (None if first is None or n_computed == first[1]
+              else (n_computed - first[1]) / max(t_end - first[0], 1e-9))
 
     ds = store.open_dataset(out)
     counts = status_counts(ds["status"].values, store.STATUS_MEANINGS)
@@ -105,7 +111,7 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     stats = RunStats(n_points=grid.n_points, n_chunks=grid.n_chunks,
                      chunks_reused=grid.n_chunks - len(pending), chunks_computed=len(pending),
                      points_computed=n_computed, wall_s=time.perf_counter() - t_start,
-                     compute_s=compute_s, where=where)
+                     compute_s=compute_s, where=where, steady_points_per_s=steady)
     return SweepResult(str(out), fig_path, stats, format_summary(study, stats, counts, ds), ds)
 
 

@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         result = run_sweep(study, args.out, executor=executor, scheduler=args.scheduler,
                            resume=args.resume, progress=not args.quiet)
     except (StudyError, StoreError) as exc:
-        sys.stderr.write(f"flowsim.sweep: {exc}\n")
+        sys.stderr.write("flowsim.sweep: " + " ".join(str(exc).split()) + "\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("flowsim.sweep: interrupted; run again with --resume to finish\n")

@@ -40,7 +40,8 @@ def time_grid(study) -> np.ndarray:
     s = study.solver
     if s["t_eval"] is not None:
         return np.asarray(s["t_eval"], dtype=np.float64)
-    return log_times(float(s["t_max"]), int(s["per_decade"]), int(s["decades"]))
+    grid = {k: int(s[k]) for k in ("per_decade", "decades") if s[k] is not None}
+    return np.asarray(log_times(float(s["t_max"]), **grid), dtype=np.float64)
 
 
 def variable_shapes(study) -> dict:

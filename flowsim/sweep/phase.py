@@ -10,6 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 
+UNIT_RANGE = ("collapsed", "vanishing_weight", "mean_alignment", "emc", "mode_weight_error",
+              "min_weight", "max_weight")
+
+
 def _labels(values) -> list:
     out = []
     for v in np.asarray(values).tolist():
@@ -17,7 +21,7 @@ def _labels(values) -> list:
     return out
 
 
-def _ticks(n: int, max_ticks: int = 12):
+def _ticks(n: int, max_ticks: int = 8):
     step = max(1, int(np.ceil(n / max_ticks)))
     return np.arange(0, n, step)
 
@@ -41,8 +45,9 @@ def draw(ds, study, variable: str, path) -> str | None:
     fig, ax = plt.subplots(figsize=(6.0, 4.8), dpi=120)
     if len(dims) == 2:
         ydim, xdim = dims
+        lim = (0.0, 1.0) if variable in UNIT_RANGE else (None, None)
         im = ax.imshow(values, origin="lower", aspect="auto", interpolation="nearest",
-                       cmap="viridis")
+                       cmap="viridis", vmin=lim[0], vmax=lim[1])
         fig.colorbar(im, ax=ax, label=title)
         for dim, setter, labeler in ((xdim, ax.set_xticks, ax.set_xticklabels),
                                      (ydim, ax.set_yticks, ax.set_yticklabels)):
@@ -50,12 +55,15 @@ def draw(ds, study, variable: str, path) -> str | None:
             ticks = _ticks(coord.size)
             setter(ticks)
             labeler([_labels(coord)[i] for i in ticks])
+        plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
         ax.set_xlabel(xdim)
         ax.set_ylabel(ydim)
         if values.size <= 400:
             for (i, j), v in np.ndenumerate(values):
                 if np.isfinite(v):
-                    ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6, color="w")
+                    bright = im.norm(v) > 0.6
+                    ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=6,
+                            color="k" if bright else "w")
     else:
         (xdim,) = dims
         coord = ds[xdim].values
@@ -63,6 +71,8 @@ def draw(ds, study, variable: str, path) -> str | None:
         ax.plot(x, values, "o-")
         ax.set_xticks(_ticks(coord.size))
         ax.set_xticklabels([_labels(coord)[i] for i in _ticks(coord.size)])
+        if variable in UNIT_RANGE:
+            ax.set_ylim(-0.05, 1.05)
         ax.set_xlabel(xdim)
         ax.set_ylabel(title)
     ax.set_title(f"{study.name}: {title}")

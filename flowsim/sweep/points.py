@@ -57,13 +57,15 @@ def gaussian_target(t: dict, seed: int):
             raise PointError(f"target.d: must be >= 1, got {d}")
         if not lam > 0:
             raise PointError(f"target.Lambda: must be > 0, got {lam}")
+        if not 0 < rho < 1:
+            raise PointError(f"target.rho: must be in (0, 1), got {rho}")
         means = np.zeros((2, d))
         means[0, 0], means[1, 0] = -0.5 * math.sqrt(lam), 0.5 * math.sqrt(lam)
         return GaussianMixture(means, weights=[rho, 1.0 - rho], var=var)
     if kind == "random":
         from ..gaussian import random_means
         K, d = int(t["K"]), int(t["d"])
-        means = random_means(K, d, float(t.get("scale", 1.0)), seed=int(seed) * 1000 + TARGET_STREAM)
+        means = random_means(K, d, float(t.get("scale", 1.0)), seed=[int(seed), TARGET_STREAM])
         return GaussianMixture(means, weights=t.get("weights"), var=var)
     raise PointError(f"target.kind: unknown {kind!r}")
 
@@ -86,7 +88,8 @@ def gaussian_init(i: dict, target, target_cfg: dict, seed: int):
             c = np.asarray(target.weights) @ np.asarray(target.means)
         else:
             raise PointError(f"init.center: must be 'origin' or 'target', got {center!r}")
-        means = c + scale * _rng(seed, INIT_STREAM).standard_normal((K, d))
+        from ..gaussian import random_means
+        means = random_means(K, d, scale, seed=[int(seed), INIT_STREAM], center=c)
         return GaussianMixture(means, weights=_weights("init", i.get("weights"), K), var=var)
     if kind == "projection":
         if target_cfg["kind"] != "pair":
@@ -130,14 +133,25 @@ def vonmises_init(i: dict, target, seed: int):
     return VonMisesMixture(mu, i.get("kappa", 1.0), _weights("init", i.get("weights"), K))
 
 
+def _prefixed(section: str, exc: Exception) -> PointError:
+    message = str(exc) or type(exc).__name__
+    return PointError(message if message.startswith(f"{section}.") else f"{section}.{message}")
+
+
 def make_objects(cfg: dict):
-    """(target, init) mixtures of one point's config."""
+    """(target, init) mixtures of one point's config; errors name target.* or init.* fields."""
     seed = int(cfg["study"]["seed"])
-    if cfg["study"]["family"] == "gaussian":
-        target = gaussian_target(cfg["target"], seed)
-        return target, gaussian_init(cfg["init"], target, cfg["target"], seed)
-    target = vonmises_target(cfg["target"], seed)
-    return target, vonmises_init(cfg["init"], target, seed)
+    gaussian = cfg["study"]["family"] == "gaussian"
+    try:
+        target = (gaussian_target if gaussian else vonmises_target)(cfg["target"], seed)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise _prefixed("target", exc) from None
+    try:
+        if gaussian:
+            return target, gaussian_init(cfg["init"], target, cfg["target"], seed)
+        return target, vonmises_init(cfg["init"], target, seed)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise _prefixed("init", exc) from None
 
 
 def build_point(cfg: dict):
@@ -209,8 +223,38 @@ def check_study(study) -> None:
             for v in axis.values:
                 if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                     raise StudyError(f"axes.{axis.name}: dimensions must be positive integers, got {v!r}")
+    _check_first_point(study)
     try:
         study.extra["sizes"] = _sizes(cfg)
     except (KeyError, TypeError, ValueError) as exc:
         raise StudyError(f"{'target' if 'target' in str(exc) else 'init'}: cannot read the number "
                          f"of components ({exc})") from None
+
+
+def _check_first_point(study) -> None:
+    """Build the first point: an error in a field no axis touches is a study error.
+
+    A failure caused by a swept value (say target.Lambda = -1 on one axis entry) is not:
+    such points are recorded with status INVALID and the sweep goes on.
+    """
+    from .study import StudyError
+
+    cfg0 = study.point_config([a.values[0] for a in study.axes])
+    try:
+        build_point(cfg0)
+    except PointError as exc:
+        message = str(exc)
+        options = study.config["options"]
+        for key in options:
+            if f"'{key}'" in message and "keyword" in message:
+                raise StudyError(f"options.{key}: unknown option for the {study.family} family") from None
+        head = message.split(":", 1)[0].strip()
+        leaf = head.rsplit(".", 1)[-1]
+        swept = {a.path[0][1] for a in study.axes} | {a.path[0][0] for a in study.axes}
+        if head in swept or leaf in swept or any(head == a.name for a in study.axes):
+            return
+        if leaf in options and not head.startswith("options."):
+            message = f"options.{message}"
+        elif leaf == "objective" and not head.startswith("study."):
+            message = f"study.{message}"
+        raise StudyError(message) from None

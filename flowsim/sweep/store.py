@@ -87,6 +87,11 @@ def _coord_array(values):
     return np.array(values, dtype=np.float64)
 
 
+def _unless_swept(study, key: str) -> str:
+    swept = [a.name for a in study.axes if a.path == (("study", key), None)]
+    return f"swept ({swept[0]})" if swept else study.config["study"][key]
+
+
 def create(path, study, grid: Grid) -> None:
     """Lay out an empty store at `path` (replacing an older sweep store there)."""
     import zarr
@@ -135,8 +140,8 @@ def create(path, study, grid: Grid) -> None:
             "study_digest": study.digest(),
             "flowsim_version": _package_version(),
             "family": study.family,
-            "objective": study.config["study"]["objective"],
-            "weights": study.config["study"]["weights"],
+            "objective": _unless_swept(study, "objective"),
+            "weights": _unless_swept(study, "weights"),
             "axes": list(dims),
             "chunk_shape": list(block),
             "status_meanings": {str(k): v for k, v in STATUS_MEANINGS.items()},
@@ -167,17 +172,50 @@ def open_for_resume(path, study, grid: Grid) -> np.ndarray:
     return done.astype(bool)
 
 
-class Writer:
-    """Writes finished chunks into the store, marking each done last."""
+def _fsync(path: Path, directory: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
-    def __init__(self, path, grid: Grid):
+
+class Writer:
+    """Writes finished chunks into the store, marking each done last.
+
+    With `durable=True` (the default) a chunk's files, and the folders that list
+    them, are fsync'ed before its `chunk_done` mark is written, so a mark implies the
+    data is on disk even after a power loss, not only after a killed process.
+    """
+
+    def __init__(self, path, grid: Grid, durable: bool = True):
         import zarr
 
+        self.path = Path(path)
         self.grid = grid
+        self.durable = durable
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.group = zarr.open_group(str(path), mode="r+")
             self.arrays = {name: arr for name, arr in self.group.arrays()}
+
+    def _sync_chunk(self, cid: int, names) -> None:
+        pos = np.unravel_index(cid, self.grid.n_blocks) if self.grid.n_blocks else ()
+        dirs = set()
+        for name in names:
+            arr = self.arrays[name]
+            coords = tuple(int(p) for p in pos) + (0,) * (arr.ndim - len(pos))
+            file = self.path / name / arr.metadata.encode_chunk_key(coords)
+            if file.exists():  # an all-fill chunk is not written at all
+                _fsync(file)
+                dirs.add(file.parent)
+        for folder in dirs:
+            _fsync(folder, directory=True)
 
     def write(self, cid: int, results: dict) -> None:
         chunk = self.grid.chunk(cid)
@@ -185,6 +223,8 @@ class Writer:
             warnings.simplefilter("ignore")
             for name, data in results.items():
                 self.arrays[name][chunk.slices] = data
+            if self.durable:
+                self._sync_chunk(cid, results)
             self.arrays["chunk_done"][cid] = 1
 
 

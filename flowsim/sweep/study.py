@@ -30,7 +30,7 @@ METHODS = {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3}
 # Allowed keys per section (None = free-form table passed through to the builder).
 STUDY_KEYS = {"name", "description", "family", "objective", "weights", "seed"}
 SOLVER_DEFAULTS = {
-    "t_max": None, "t_eval": None, "per_decade": 20, "decades": 4,
+    "t_max": None, "t_eval": None, "per_decade": None, "decades": None,
     "method": "dopri5", "rtol": 1e-8, "atol": 1e-10, "dt": 0.0, "h0": 0.0,
     "max_steps": 1_000_000, "settle_tol": 0.0,
 }
@@ -246,16 +246,14 @@ def _axis_values(name: str, spec) -> tuple[list, str | None]:
     if kinds <= {int}:
         pass
     elif kinds <= {int, float}:
-        values = [float(v) for v in values]
-        if not all(math.isfinite(v) for v in values):
-            _fail(name, "axis values must be finite")
+        values = [float(v) for v in values]  # nan/inf allowed: such points are recorded as invalid
     elif kinds == {str}:
         pass
     elif kinds == {bool}:
         pass
     else:
         _fail(name, "axis values must all be numbers or all be strings")
-    if len(set(values)) != len(values):
+    if len({repr(v) for v in values}) != len(values):
         _fail(name, "axis values must be distinct")
     return list(values), label
 
@@ -284,7 +282,8 @@ def _check_solver(solver: dict):
     for key in ("dt", "h0", "settle_tol"):
         _number(f"solver.{key}", solver[key], nonneg=True)
     for key in ("max_steps", "per_decade", "decades"):
-        _number(f"solver.{key}", solver[key], integer=True, positive=True)
+        if solver[key] is not None:
+            _number(f"solver.{key}", solver[key], integer=True, positive=True)
     if solver["method"] != "dopri5" and solver["dt"] <= 0:
         _fail("solver.dt", f"required (> 0) for the fixed-step method {solver['method']!r}")
     if solver["t_eval"] is not None:

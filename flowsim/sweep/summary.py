@@ -22,6 +22,7 @@ class RunStats:
     wall_s: float
     compute_s: float
     where: str
+    steady_points_per_s: float | None = None
 
     @property
     def points_per_s(self) -> float:
@@ -38,16 +39,20 @@ def format_summary(study, stats: RunStats, counts: dict, ds=None) -> str:
     axes = " × ".join(f"{a.name}[{a.size}]" for a in study.axes) or "(single point)"
     ok = counts.get("ok", 0) + counts.get("settled", 0)
     failed = {k: v for k, v in counts.items() if k not in ("ok", "settled")}
+    from .store import _unless_swept
+
     lines = [
-        f"study       {study.name}  ({study.family}, objective={study.config['study']['objective']}, "
-        f"weights={study.config['study']['weights']})",
+        f"study       {study.name}  ({study.family}, objective={_unless_swept(study, 'objective')}, "
+        f"weights={_unless_swept(study, 'weights')})",
         f"grid        {axes} = {stats.n_points} points in {stats.n_chunks} chunks",
         f"executor    {stats.where}",
         f"chunks      {stats.chunks_computed} computed, {stats.chunks_reused} reused from the store",
         f"points      {ok} ok" + ("" if not failed else "; failed: " + ", ".join(
             f"{k} {v}" for k, v in sorted(failed.items()))),
         f"wall time   {stats.wall_s:.2f} s (compute {stats.compute_s:.2f} s)",
-        f"throughput  {stats.points_per_s:.1f} points/s ({stats.points_computed} points computed)",
+        f"throughput  {stats.points_per_s:.3g} points/s ({stats.points_computed} points computed)"
+        + ("" if stats.steady_points_per_s is None else
+           f"; {stats.steady_points_per_s:.3g} points/s after the first chunk (compilation)"),
     ]
     if ds is not None and "collapsed" in ds and stats.n_points:
         frac = float(np.nanmean(ds["collapsed"].values)) if ok else float("nan")
