@@ -1,0 +1,9 @@
+"""Benchmarks of flowsim's compiled flows: `python -m flowsim.bench [--json] [--quick]`.
+
+Modules: `cases` (the benchmark's problems and random states), `numpy_rhs` (numpy-
+vectorised reference right-hand sides, also the kernels' independent cross-check),
+`trajectories` (one trajectory per model: numba vs scipy), `sweep_throughput` (the
+Gaussian two-mode sweep on 1 and all threads), `diffrax_peer` (jax.vmap of diffrax's
+Dopri5, optional extra `bench`), `rhs_cost` and `circle_cost` (how cheap the RHS could be: what-ifs),
+`startup` (cold and warm start in fresh processes), `table` (markdown and targets).
+"""

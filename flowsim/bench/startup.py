@@ -1,0 +1,68 @@
+"""Cold and warm start, measured in fresh processes (subprocess).
+
+cold = first run with an empty NUMBA_CACHE_DIR (a new temporary directory), so every
+cached kernel the command needs is compiled; warm = the second run on that cache.
+
+    start        `python -m flowsim.sweep --help`
+    first solve  `python -c "<one numba simulate() of the Gaussian two-mode flow>"`
+                 (compiles the model and its DOPRI5 solver when cold)
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+FIRST_SOLVE = (
+    "import numpy as np\n"
+    "from flowsim import simulate, GaussianMixture\n"
+    "mu = np.zeros((2, 4)); mu[1, 0] = 4.0\n"
+    "t = GaussianMixture(mu, [0.5, 0.5], 1.0)\n"
+    "q = GaussianMixture(np.eye(2, 4), [0.5, 0.5], 1.0)\n"
+    "simulate(t, q, objective='reverse_kl', t_max=10.0, backend='numba')\n"
+)
+
+
+def _timed(cmd, env, cwd):
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or [""]
+        raise RuntimeError(f"{' '.join(cmd[:3])}: exit {proc.returncode}: {tail[0]}")
+    return dt
+
+
+def cold_warm(cmd, warm_repeats=3):
+    """(cold seconds, warm seconds = best of warm_repeats) of `cmd` on a fresh numba cache."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with tempfile.TemporaryDirectory(prefix="flowsim-bench-cache-") as cache:
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        cold = _timed(cmd, env, root)
+        warm = min(_timed(cmd, env, root) for _ in range(max(1, warm_repeats)))
+    return cold, warm
+
+
+def run(quick=False) -> dict:
+    """--help cold/warm; unless quick, also the first numba simulate() cold/warm."""
+    reps = 1 if quick else 3
+    res = {}
+    try:
+        res["cold_s"], res["warm_s"] = cold_warm([sys.executable, "-m", "flowsim.sweep", "--help"],
+                                                 reps)
+    except (RuntimeError, OSError) as exc:
+        res["cold_s"] = res["warm_s"] = None
+        res["error"] = str(exc)
+    if quick:
+        return res
+    try:
+        res["first_solve_cold_s"], res["first_solve_warm_s"] = cold_warm(
+            [sys.executable, "-c", FIRST_SOLVE], reps)
+    except (RuntimeError, OSError) as exc:
+        res["first_solve_cold_s"] = res["first_solve_warm_s"] = None
+        res["first_solve_error"] = str(exc)
+    return res

@@ -1,0 +1,121 @@
+"""Sweep throughput: the Gaussian two-component, two-mode flow with trainable weights.
+
+The points are those of studies/quickstart.toml scaled up: reverse KL, Λ = 16, ρ = 1/2,
+σ*² = σ² = 1 (variance fixed), q's means drawn N(0, I_d) per seed, d cycling through
+2, 8, 32, 128, 512; solver rtol 1e-7, atol 1e-9, t_max 1000, 61 log-spaced saved
+times. All points go through `make_batch_solver(rhs)` (numba prange, each point its own
+adaptive loop), timed warm on 1 thread and on all threads (numba.set_num_threads), and
+once more on all threads with `settle_tol` (each point stops once max|dy/dt| < tol).
+Wall seconds give the throughput; CPU seconds (summed over threads) are reported beside
+them, since on a shared machine wall time also counts other processes' time slices.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numba
+import numpy as np
+
+from ..integrate import make_batch_solver
+from ..models import gaussian_two_mode as two
+from ..simulation import log_times
+
+DIMS = (2, 8, 32, 128, 512)
+LAM = 16.0
+RHO = 0.5
+T_MAX = 1000.0
+RTOL = 1e-7
+ATOL = 1e-9
+SETTLE_TOL = 1e-8
+N_GH = 48
+
+
+def sweep_points(n_points, seed=0, n_gh=N_GH, train_var=False):
+    """(Y0 (P, 8), Pmat (P, n_p), dims (P,)) of the benchmark sweep."""
+    rng = np.random.default_rng(seed)
+    p = two.pack_params(LAM, RHO, 1.0, 1.0, two.OBJ_REVERSE, True, train_var, n_gh)
+    Y0 = np.empty((n_points, two.N_STATE))
+    Pm = np.empty((n_points, p.size))
+    dims = np.empty(n_points, dtype=np.int64)
+    for i in range(n_points):
+        d = DIMS[i % len(DIMS)]
+        mu = np.zeros((2, d))
+        mu[1, 0] = math.sqrt(LAM)
+        nu = rng.standard_normal((2, d))
+        Y0[i] = two.state_from_vectors(nu, mu, [0.5, 0.5], 1.0)
+        p[two.DIM] = float(d)
+        Pm[i] = p
+        dims[i] = d
+    return Y0, Pm, dims
+
+
+LAST_CPU = [0.0]          # CPU seconds (all threads) of the latest run_batch
+
+
+def run_batch(Y0, Pm, t_eval, settle_tol=0.0, threads=None, rhs=None):
+    """Wall seconds, final states, status, n_rhs of one warm batch solve (its CPU
+    seconds, summed over threads, are left in LAST_CPU[0])."""
+    solve_batch = make_batch_solver(rhs if rhs is not None else two.rhs)
+    P = Y0.shape[0]
+    out = np.empty((P, t_eval.size, Y0.shape[1]))
+    status = np.empty(P, np.int64)
+    n_steps = np.empty(P, np.int64)
+    n_rhs = np.empty(P, np.int64)
+    old = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(threads)
+    try:
+        c0 = time.process_time()
+        t0 = time.perf_counter()
+        solve_batch(Y0, Pm, t_eval, T_MAX, RTOL, ATOL, 0.0, 10**6, 0, 0.0, settle_tol,
+                    out, status, n_steps, n_rhs)
+        dt = time.perf_counter() - t0
+        cpu = time.process_time() - c0
+    finally:
+        numba.set_num_threads(old)
+    LAST_CPU[0] = cpu
+    return dt, out[:, -1], status, n_rhs
+
+
+def run(n_points=10_000, quick=False) -> dict:
+    Y0, Pm, _ = sweep_points(n_points)
+    t_eval = log_times(T_MAX)
+    run_batch(Y0[:4], Pm[:4], t_eval)                   # compile / load from cache
+    run_batch(Y0[:4], Pm[:4], t_eval, settle_tol=SETTLE_TOL)
+    n_all = numba.config.NUMBA_NUM_THREADS
+    s1, y1, st1, nr1 = run_batch(Y0, Pm, t_eval, threads=1)
+    c1 = LAST_CPU[0]
+    sa, ya, sta, nra = run_batch(Y0, Pm, t_eval, threads=n_all)
+    ca = LAST_CPU[0]
+    ss, ys, sts, nrs = run_batch(Y0, Pm, t_eval, threads=n_all, settle_tol=SETTLE_TOL)
+    cs = LAST_CPU[0]
+    w_full = _weights(ya)
+    w_settle = _weights(ys)
+    return {
+        "points": int(n_points),
+        "threads_all": int(n_all),
+        "seconds_1core": s1,
+        "seconds_all": sa,
+        "points_per_s": n_points / sa,
+        "points_per_s_1core": n_points / s1,
+        "scaling_1_to_all": s1 / sa,
+        "cpu_s_1core": c1,
+        "cpu_s_all": ca,
+        "cpu_s_all_settle": cs,
+        "seconds_all_settle": ss,
+        "points_per_s_settle": n_points / ss,
+        "settle_tol": SETTLE_TOL,
+        "settle_max_weight_diff": float(np.nanmax(np.abs(w_full - w_settle))),
+        "rhs_evals_per_point": float(np.mean(nra)),
+        "rhs_evals_per_point_settle": float(np.mean(nrs)),
+        "status_ok": int(np.sum(sta == 0)),
+        "same_1_vs_all": bool(np.array_equal(y1, ya, equal_nan=True)),
+        "_final_states": ya,
+    }
+
+
+def _weights(y):
+    th = y[:, [two.TH1, two.TH2]]
+    e = np.exp(th - th.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
