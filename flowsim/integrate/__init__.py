@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .reference import SCIPY_METHODS, as_callable, solve_scipy
 from .solver import METHOD_CODES, make_batch_solver, make_solver
 from .status import (INVALID, MAX_STEPS, NON_FINITE, OK, SETTLED, STATUS_NAMES,
                      STEP_UNDERFLOW, is_success, status_name)
@@ -121,3 +120,11 @@ def integrate(rhs, y0, p, t_eval, t_max=None, method="dopri5", rtol=1e-8, atol=1
     status, n_steps, n_rhs, t_final = solve(y0, p, t_eval, t_max, rtol, atol, h0,
                                             int(max_steps), code, fixed_dt, settle_tol, out)
     return Solution(out, int(status), int(n_steps), int(n_rhs), float(t_final))
+
+
+def __getattr__(name):
+    """The scipy reference backend is imported on first use (scipy.integrate costs ~1 s)."""
+    if name in ("solve_scipy", "as_callable", "SCIPY_METHODS", "reference"):
+        from . import reference
+        return reference if name == "reference" else getattr(reference, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,9 @@ r_kn = exp(a_kn − log q_n) the responsibilities.
     reverse_kl   L = h Σ_n q_n (log q_n − log p_n)        ≈ KL(q ‖ p)
     forward_kl   L = h Σ_n p_n (log p_n − log q_n)        ≈ KL(p ‖ q)
 
-The periodic trapezoid rule is spectrally accurate (notes §5.1). The gradients are
+The periodic trapezoid rule is spectrally accurate (notes §5.1). Per node, one
+exponential per component e_kn = exp(a_kn − max_k a_kn) serves log q_n, q_n, ∂q_n
+and r_kn = e_kn / Σ_k e_kn. The gradients are
 the exact derivatives of these discrete sums, with the density derivatives under
 the sum (∂ log VM/∂μ = κ sin(θ − μ), ∂ log VM/∂s = κ (cos(θ − μ) − A(κ)), s = log κ,
 ∂ a_kn/∂z_j = δ_kj − w_j):
@@ -54,31 +56,36 @@ def _mixture_kl_loss(y, p, out, direction):
     sn = np.empty(k)
     value = 0.0
     for t in range(n):
+        amax = -np.inf
         for i in range(k):
             c[i] = cos_t[t] * cos_mu[i] + sin_t[t] * sin_mu[i]
             sn[i] = sin_t[t] * cos_mu[i] - cos_t[t] * sin_mu[i]
             a[i] = log_norm[i] + kap[i] * c[i]
-        log_q = logsumexp(a)
+            amax = max(amax, a[i])
+        total = 0.0
+        for i in range(k):
+            a[i] = np.exp(a[i] - amax)
+            total += a[i]
+        log_q = amax + np.log(total)
         if direction == REVERSE:
-            q = np.exp(log_q)
+            scale = np.exp(amax)
+            q = total * scale
             value += h * q * (log_q - log_p[t])
-            g = h * (log_q - log_p[t] + 1.0)
+            g = h * (log_q - log_p[t] + 1.0) * scale
             for i in range(k):
-                dq = np.exp(a[i])
-                out[k + i] -= g * dq * kap[i] * sn[i]
-                out[2 * k + i] -= g * dq * kap[i] * (c[i] - a_ratio[i])
+                out[k + i] -= g * a[i] * kap[i] * sn[i]
+                out[2 * k + i] -= g * a[i] * kap[i] * (c[i] - a_ratio[i])
                 if trainable:
-                    out[i] -= g * (dq - w[i] * q)
+                    out[i] -= g * (a[i] - w[i] * total)
         else:
             pt = np.exp(log_p[t])
             value += h * pt * (log_p[t] - log_q)
-            g = h * pt
+            g = h * pt / total
             for i in range(k):
-                r = np.exp(a[i] - log_q)
-                out[k + i] += g * r * kap[i] * sn[i]
-                out[2 * k + i] += g * r * kap[i] * (c[i] - a_ratio[i])
+                out[k + i] += g * a[i] * kap[i] * sn[i]
+                out[2 * k + i] += g * a[i] * kap[i] * (c[i] - a_ratio[i])
                 if trainable:
-                    out[i] += g * (r - w[i])
+                    out[i] += g * (a[i] - w[i] * total)
     return value
 
 
