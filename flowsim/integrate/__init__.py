@@ -125,6 +125,8 @@ def integrate(rhs, y0, p, t_eval, t_max=None, method="dopri5", rtol=1e-8, atol=1
 def __getattr__(name):
     """The scipy reference backend is imported on first use (scipy.integrate costs ~1 s)."""
     if name in ("solve_scipy", "as_callable", "SCIPY_METHODS", "reference"):
-        from . import reference
+        import importlib
+
+        reference = importlib.import_module(f"{__name__}.reference")
         return reference if name == "reference" else getattr(reference, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
