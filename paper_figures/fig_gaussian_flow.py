@@ -1,0 +1,131 @@
+"""Figure: one d = 128 random start under reverse KL, fixed vs trainable weights.
+
+Target rho N(mu_1, I) + (1 - rho) N(mu_2, I), mu_1,2 = -/+ (sqrt(Lambda)/2) e_1, Lambda = 16,
+rho = 1/2; initial means random_means(2, 128, scale=1, seed) (as in
+studies/gaussian_vanishing.py), initial weights 1/2. Rows: the overlaps m_k / Lambda
+(0 at mu_1, 1 at mu_2), Q_kk / Lambda (= |nu_k - mu_1|^2 / Lambda) and the weights, against
+log time. Left: fixed weights (both modes recovered); right: trainable weights, where one
+weight dies (w_k < 1e-3, dotted line) while its mean is still far from every mode, so the
+mean freezes: vanishing weight. The seed is the first one (from 0) whose trainable run ends
+in vanishing_weight.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from flowsim import GaussianMixture, simulate
+from flowsim.diagnostics import EPS_WEIGHT
+from flowsim.gaussian import random_means
+from flowsim.plotting import use_style
+from flowsim.simulation import log_times
+
+NAME = "gaussian_flow"
+TITLE = "Gaussian flow at d = 128: fixed weights recover both modes, trainable weights vanish"
+D = 128
+LAMBDA = 16.0
+RHO = 0.5
+MODES = ("fixed", "trainable")
+
+
+def _target():
+    mu = np.zeros((2, D))
+    mu[0, 0], mu[1, 0] = -0.5 * math.sqrt(LAMBDA), 0.5 * math.sqrt(LAMBDA)
+    return GaussianMixture(mu, [RHO, 1.0 - RHO])
+
+
+def _run(seed, weights, t_max):
+    init = GaussianMixture(random_means(2, D, scale=1.0, seed=seed), [0.5, 0.5])
+    return simulate(_target(), init, objective="reverse_kl", weights=weights, t_max=t_max,
+                    t_eval=log_times(t_max, per_decade=20, decades=7), backend="numba",
+                    rtol=1e-7, atol=1e-9)
+
+
+def generate(out_dir: Path, fast: bool = False, tiny: bool = False) -> Path:
+    t_max = 1e2 if tiny else (1e3 if fast else 1e4)
+    max_seed = 4 if tiny else 32
+    seed, trajs = None, {}
+    for s in range(max_seed):
+        tr = _run(s, "trainable", t_max)
+        if tr.diagnostics["vanishing_weight"] or s == max_seed - 1:
+            seed, trajs["trainable"] = s, tr
+            break
+    trajs["fixed"] = _run(seed, "fixed", t_max)
+    data = {"seed": seed, "d": D, "Lambda": LAMBDA, "rho": RHO, "t_max": t_max}
+    for i, wm in enumerate(MODES):
+        ds = trajs[wm].to_xarray()
+        dg = trajs[wm].diagnostics
+        data[f"time_{i}"] = ds["time"].values
+        data[f"m_{i}"] = ds["m"].values
+        data[f"Qkk_{i}"] = np.stack([ds["Q"].values[:, 0, 0], ds["Q"].values[:, 1, 1]], axis=-1)
+        data[f"weights_{i}"] = ds["weights"].values
+        data[f"distance_{i}"] = ds["distance"].values
+        data[f"coverage_{i}"] = dg["coverage"]
+        data[f"vanishing_{i}"] = dg["vanishing_weight"]
+        data[f"reverse_kl_{i}"] = dg["reverse_kl"]
+    path = Path(out_dir) / f"{NAME}.npz"
+    np.savez(path, **data)
+    return path
+
+
+def _first_below(t, w, level):
+    idx = np.nonzero(w < level)[0]
+    return float(t[idx[0]]) if idx.size else None
+
+
+def plot(results: Path, out_dir: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    use_style()
+    d = np.load(results)
+    Lam = float(d["Lambda"])
+    fig, axes = plt.subplots(3, 2, figsize=(7.5, 7.0), sharex=True, sharey="row")
+    colors = ("C0", "C1")
+    for i, wm in enumerate(MODES):
+        t = d[f"time_{i}"]
+        keep = t > 0
+        t = t[keep]
+        m = d[f"m_{i}"][keep] / Lam
+        Q = d[f"Qkk_{i}"][keep] / Lam
+        w = d[f"weights_{i}"][keep]
+        r = d[f"distance_{i}"][keep]
+        ax_m, ax_q, ax_w = axes[:, i]
+        for k in range(2):
+            ax_m.plot(t, m[:, k], color=colors[k], label=f"component {k + 1}")
+            ax_q.plot(t, Q[:, k], color=colors[k])
+            ax_w.plot(t, w[:, k], color=colors[k])
+        for y in (0.0, 1.0):
+            ax_m.axhline(y, color="0.5", lw=0.8, ls="--")
+            ax_q.axhline(y, color="0.5", lw=0.8, ls="--")
+        ax_m.text(t[0], 0.02, "μ₁", color="0.4", va="bottom")
+        ax_m.text(t[0], 1.02, "μ₂", color="0.4", va="bottom")
+        ax_w.axhline(EPS_WEIGHT, color="0.5", lw=0.8, ls=":")
+        verdict = "vanishing weight" if bool(d[f"vanishing_{i}"]) else f"coverage {int(d[f'coverage_{i}'])}/2"
+        ax_m.set_title(f"{wm} weights: {verdict}, KL(q‖p) = {float(d[f'reverse_kl_{i}']):.3g}")
+        if wm == "trainable":
+            k_dead = int(np.argmin(w[-1]))
+            t_w = _first_below(t, w[:, k_dead], EPS_WEIGHT)
+            if t_w is not None:
+                for ax in (ax_m, ax_q, ax_w):
+                    ax.axvline(t_w, color=colors[k_dead], lw=0.8, ls=":")
+                ax_w.text(0.03, 0.06, f"w{k_dead + 1} < 1e-3 at t = {t_w:.3g} (dotted);\nat t = {t[-1]:.3g} its "
+                          f"mean is still {r[-1, k_dead]:.1f} σ* from a mode", transform=ax_w.transAxes,
+                          fontsize=7)
+        ax_w.set_yscale("log")
+        ax_w.set_xscale("log")
+        ax_w.set_xlabel("gradient-flow time t")
+        ax_w.set_ylim(max(1e-8, float(np.min(d[f"weights_{1}"][1:])) / 3), 2.0)
+    axes[0, 0].set_ylabel("m_k / Λ")
+    axes[1, 0].set_ylabel("Q_kk / Λ = |ν_k − μ₁|² / Λ")
+    axes[2, 0].set_ylabel("weight w_k")
+    axes[0, 0].legend(loc="center left")
+    fig.suptitle(f"Reverse KL, d = {int(d['d'])}, Λ = {Lam:g}, ρ = {float(d['rho']):g}, "
+                 f"random_means seed {int(d['seed'])}")
+    path = Path(out_dir) / f"{NAME}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,111 @@
+"""Figure: P(both modes recovered) against dimension, fixed vs trainable weights.
+
+The study of studies/gaussian_vanishing.py (same geometry and solver), rebuilt from the
+public API: reverse KL, Lambda = 16, rho = 1/2, modes at -/+ (sqrt(Lambda)/2) e_1,
+initial means random_means(2, d, scale=1, seed), initial weights 1/2. Recovered =
+coverage 2 at t_max (flowsim.diagnostics). Error bars: 95% Wilson binomial intervals.
+Thin dashed/dotted lines: the same runs at the earlier horizons t = 100, 1000 (the lost
+trainable runs are metastable: a dead component keeps drifting slowly and may come back, so
+P(recovered) grows with the horizon at moderate d; see studies/results/gaussian_vanishing.md).
+Crosses: the values of notes/gmm_flow_reconstruction.md §5.3 (24 seeds, another
+random geometry, KL < 0.1 criterion), for comparison.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from flowsim import GaussianMixture, simulate
+from flowsim.gaussian import random_means
+from flowsim.plotting import use_style
+from flowsim.simulation import log_times
+
+NAME = "vanishing_weight"
+TITLE = "Vanishing weight: P(both modes recovered) vs d, fixed vs trainable weights"
+DIMS = (2, 8, 32, 128, 512)
+LAMBDA = 16.0
+RHO = 0.5
+MODES = ("fixed", "trainable")
+NOTES = {"fixed": (1.00, 1.00, 1.00, 0.96, 1.00), "trainable": (0.96, 0.96, 0.75, 0.12, 0.00)}
+
+
+def wilson(k, n, z=1.96):
+    """95% Wilson score interval of the binomial proportion k/n."""
+    p = k / n
+    den = 1 + z * z / n
+    mid = (p + z * z / (2 * n)) / den
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def recovered(d, seed, weights, t_max, horizons=()):
+    """(coverage == 2, vanishing_weight, mean_alignment) at t_max for one seed, then
+    coverage == 2 at each earlier horizon t (saved times)."""
+    mu = np.zeros((2, d))
+    mu[0, 0], mu[1, 0] = -0.5 * math.sqrt(LAMBDA), 0.5 * math.sqrt(LAMBDA)
+    target = GaussianMixture(mu, [RHO, 1.0 - RHO])
+    init = GaussianMixture(random_means(2, d, scale=1.0, seed=seed), [0.5, 0.5])
+    tr = simulate(target, init, objective="reverse_kl", weights=weights, t_max=t_max,
+                  t_eval=np.union1d(log_times(t_max, per_decade=5, decades=7), horizons),
+                  backend="numba", rtol=1e-7, atol=1e-9, settle_tol=1e-7)
+    dg = tr.diagnostics
+    cov = tr.to_xarray()["coverage"]
+    early = [bool(cov.sel(time=t).item() == 2) for t in horizons]
+    return (dg["coverage"] == 2, dg["vanishing_weight"], dg["mean_alignment"], *early)
+
+
+def generate(out_dir: Path, fast: bool = False, tiny: bool = False) -> Path:
+    dims = (2, 32, 128) if tiny else DIMS
+    n_seeds = 3 if tiny else (8 if fast else 32)
+    t_max = 1e2 if tiny else (1e3 if fast else 1e4)
+    horizons = np.array([t for t in (1e2, 1e3) if t < t_max])
+    data = {"dims": np.array(dims), "n_seeds": n_seeds, "t_max": t_max, "Lambda": LAMBDA, "rho": RHO,
+            "notes_dims": np.array(DIMS), "horizons": horizons}
+    for i, wm in enumerate(MODES):
+        res = np.array([[recovered(d, s, wm, t_max, horizons) for s in range(n_seeds)] for d in dims])
+        data[f"recovered_{i}"] = res[..., 0].sum(axis=1)
+        data[f"vanishing_{i}"] = res[..., 1].sum(axis=1)
+        data[f"alignment_{i}"] = res[..., 2].sum(axis=1)
+        data[f"recovered_h_{i}"] = res[..., 3:].sum(axis=1)   # (dims, horizons)
+        data[f"notes_{i}"] = np.array(NOTES[wm])
+    path = Path(out_dir) / f"{NAME}.npz"
+    np.savez(path, **data)
+    return path
+
+
+def plot(results: Path, out_dir: Path) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    use_style()
+    d = np.load(results)
+    dims = d["dims"]
+    n = int(d["n_seeds"])
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    for i, (wm, color, shift) in enumerate(zip(MODES, ("C0", "C3"), (0.97, 1.03))):
+        k = d[f"recovered_{i}"]
+        p = k / n
+        lo_hi = np.array([wilson(int(x), n) for x in k])
+        ax.errorbar(dims * shift, p, yerr=[p - lo_hi[:, 0], lo_hi[:, 1] - p], marker="o", ms=4,
+                    capsize=3, color=color, label=f"{wm} weights, t = {float(d['t_max']):g}")
+        for h, (t_h, ls) in enumerate(zip(d["horizons"], ("--", ":"))):
+            ax.plot(dims * shift, d[f"recovered_h_{i}"][:, h] / n, ls=ls, lw=1.0, color=color, alpha=0.7,
+                    label=f"{wm}, t = {float(t_h):g}")
+        ax.plot(d["notes_dims"], d[f"notes_{i}"], ls="none", marker="x", color=color, alpha=0.45,
+                label=f"notes §5.3, {wm}")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(dims)
+    ax.set_xticklabels([str(int(x)) for x in dims])
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xlabel("dimension d")
+    ax.set_ylabel("P(both modes recovered)")
+    ax.set_title(f"Reverse KL, Λ = {float(d['Lambda']):g}, ρ = {float(d['rho']):g}, {n} seeds per d; "
+                 "error bars: 95% Wilson")
+    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    path = Path(out_dir) / f"{NAME}.png"
+    fig.savefig(path)
+    plt.close(fig)
+    return path
