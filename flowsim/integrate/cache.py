@@ -9,11 +9,14 @@ miss the cache and append a new entry.  `pin_uuids` replaces that uuid by a stab
 name (module.qualname, or an explicit label for closures) on a dispatcher and,
 transitively, on every module-level dispatcher it references.  The uuid only
 identifies an instance when unpickling (e.g. on a dask worker); a stable name
-maps a pickled kernel to the worker's already-imported one.
+maps a pickled kernel to the worker's already-imported one. A @vectorize ufunc
+(DUFunc) pickles its kernel by value too, so the dispatchers that kernel calls are
+pinned the same way.
 """
 from __future__ import annotations
 
 from numba.core.dispatcher import Dispatcher
+from numba.np.ufunc.dufunc import DUFunc
 
 __all__ = ["pin_uuids", "stable_label"]
 
@@ -56,11 +59,19 @@ def pin_uuids(disp, label=None, seen=None) -> bool:
     if label is None:
         return False
     _set_uuid(disp, label)
-    f = disp.py_func
-    g = getattr(f, "__globals__", {})
-    refs = [g[name] for name in _code_names(f.__code__, set()) if name in g]
-    refs += [c.cell_contents for c in (f.__closure__ or ())]
+    _pin_references(disp.py_func, seen)
+    return True
+
+
+def _pin_references(func, seen) -> None:
+    """Pin every module-level dispatcher `func` references through its globals and
+    closure cells; a @vectorize ufunc (DUFunc) is followed into its kernel's references."""
+    g = getattr(func, "__globals__", {})
+    refs = [g[name] for name in _code_names(func.__code__, set()) if name in g]
+    refs += [c.cell_contents for c in (func.__closure__ or ())]
     for r in refs:
         if isinstance(r, Dispatcher):
             pin_uuids(r, None, seen)
-    return True
+        elif isinstance(r, DUFunc) and id(r) not in seen:
+            seen.add(id(r))
+            _pin_references(r._dispatcher.py_func, seen)
