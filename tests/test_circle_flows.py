@@ -186,3 +186,28 @@ def test_matched_rejects_more_than_six_components():
         simulate(TARGET, big, objective="matched", t_max=1.0)
     with pytest.raises(ValueError, match="init"):
         simulate(TARGET, VonMisesMixture([0, 1, 2, 3, 4], 5.0), objective="matched_bound", t_max=1.0)
+
+
+def test_circle_solver_loads_from_disk_cache_in_a_fresh_process():
+    """The circle kernels call @vectorize ufuncs; their solver must still hit numba's cache."""
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    child = textwrap.dedent("""
+        import numpy as np
+        from flowsim import simulate, VonMisesMixture
+        from flowsim.integrate import make_solver
+        from flowsim.models.circle_matched import rhs_matched
+        target = VonMisesMixture(np.radians([0, 90, 180, 270]), 50.0)
+        simulate(target, VonMisesMixture(np.radians([10, 80, 170, 260]), 40.0), objective="matched",
+                 t_max=1.0, backend="numba")
+        s = make_solver(rhs_matched)
+        print(len(s.stats.cache_hits), len(s.stats.cache_misses))
+    """)
+    repo = Path(__file__).resolve().parents[1]
+    runs = [subprocess.run([sys.executable, "-c", child], cwd=repo, capture_output=True, text=True,
+                           timeout=300) for _ in range(2)]
+    assert all(r.returncode == 0 for r in runs), runs[-1].stderr
+    assert tuple(map(int, runs[1].stdout.split()[-2:])) == (1, 0), runs[1].stdout
