@@ -3,7 +3,7 @@
     python -m flowsim.sweep STUDY.toml [--out PATH] [--executor local|dask]
                                        [--scheduler ADDRESS] [--resume] [--quiet]
 
-Modules: `study` (TOML schema and validation, SCHEMA.md), `points` (a point's
+Modules: `study` (TOML schema and validation, documented in README.md §Sweeps), `points` (a point's
 target, initialisation and Problem), `grid` (axes → points → chunks), `compute` (one
 chunk through the batch solver and the diagnostics), `executors` (local prange,
 dask.distributed), `store` (Zarr layout, resume), `summary`, `phase` (the figure).

@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 def main(argv=None) -> int:
     parser = _Parser(prog="python -m flowsim.sweep",
                      description="Integrate every point of a study and write an xarray/Zarr dataset.")
-    parser.add_argument("study", help="study file (TOML; see flowsim/sweep/SCHEMA.md)")
+    parser.add_argument("study", help="study file (TOML; the schema is in README.md, section Sweeps)")
     parser.add_argument("--out", help="Zarr store to write (default results/<study name>.zarr)")
     parser.add_argument("--executor", choices=("local", "dask"), default=None,
                         help="local: numba prange in this process (default); dask: a dask.distributed cluster")

@@ -1,6 +1,6 @@
 """Study files: the TOML schema of `python -m flowsim.sweep`, parsed and validated.
 
-A study is a plain dict with the sections below (SCHEMA.md documents every field).
+A study is a plain dict with the sections below (README.md §Sweeps documents every field).
 Validation happens once, up front, and every problem raises `StudyError` (a
 ValueError) whose message starts with the dotted name of the offending field, e.g.
 
