@@ -97,10 +97,10 @@ def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="
         n_nodes = V.n_nodes(max(float(p[2].max()), float(torch.exp(y[:, 2 * k:]).max()) * 4))
     t_eval = np.asarray(t_eval, dtype=float)
     steps = np.rint(t_eval / lr).astype(int)
-    y = y.clone().requires_grad_(True)
-    opt = torch.optim.Adam([y], lr=lr) if optimizer == "adam" else None
     if optimizer not in ("gd", "adam"):
         raise ValueError(f"optimizer: must be 'gd' or 'adam', got {optimizer!r}")
+    y = y.clone().requires_grad_(True)
+    opt = torch.optim.Adam([y], lr=lr) if optimizer == "adam" else None
     frames, step = [], 0
     for target_step in steps:
         while step < target_step:

@@ -68,10 +68,12 @@ def mixture_log_pdf(theta, logw, mu, kappa):
     return torch.logsumexp(terms, dim=-1)
 
 
-def n_nodes(kappa_max: float, minimum: int = 512) -> int:
-    """Trapezoid nodes N = max(minimum, 16 sqrt(kappa_max)), rounded up to a multiple of 64."""
-    n = max(minimum, int(math.ceil(16.0 * math.sqrt(max(float(kappa_max), 0.0)))))
-    return 64 * int(math.ceil(n / 64))
+def n_nodes(kappa_max: float, minimum: int = 256) -> int:
+    """Trapezoid nodes for concentrations up to kappa_max: the ODE side's rule
+    (flowsim.vonmises.quadrature_size: max(256, 32 sqrt(kappa), min(10 kappa, 2^16)))."""
+    n = max(minimum, math.ceil(32.0 * math.sqrt(max(float(kappa_max), 0.0))),
+            min(math.ceil(10.0 * float(kappa_max)), 2 ** 16))
+    return int(32 * math.ceil(n / 32))
 
 
 def grid(n: int, dtype=torch.float64, device=None):
@@ -96,64 +98,53 @@ def _perm_list(k: int):
 
 
 def permutations(k: int, device=None) -> torch.Tensor:
-    """All k! permutations as a (k!, k) long tensor."""
+    """All k! permutations in lexicographic order as a (k!, k) long tensor."""
     return torch.tensor(_perm_list(k), dtype=torch.long, device=device)
 
 
 def match(cost):
-    """Minimum-cost assignment sigma (..., K) of rows k to columns sigma(k) of a square cost
-    (..., K, K), by enumerating the K! permutations (exact; equals scipy's
-    linear_sum_assignment up to ties, notes §4). The first minimiser wins ties."""
-    k = cost.shape[-1]
-    perms = permutations(k, cost.device)                       # (P, K)
-    rows = torch.arange(k, device=cost.device)
-    totals = cost.detach()[..., rows[None, :], perms].sum(-1)  # (..., P)
-    best = torch.argmin(totals, dim=-1)
-    return perms[best]
+    """Minimum-cost matching of a (..., R, C) cost as a 0/1 matrix P (..., R, C).
+
+    Enumerates the max(R, C)! permutations in lexicographic order (exact; the first
+    minimiser wins ties, like flowsim.models.matching and, up to ties, scipy's
+    linear_sum_assignment, notes §4). Every row of the smaller side is matched; the
+    other side's extra entries have an all-zero row (column)."""
+    r, c = cost.shape[-2:]
+    n = max(r, c)
+    perms = permutations(n, cost.device)                          # (P, n)
+    cd = cost.detach()
+    if r <= c:
+        totals = cd[..., torch.arange(r, device=cost.device)[None, :], perms[:, :r]].sum(-1)
+        best = perms[torch.argmin(totals, dim=-1)][..., :r]        # (..., R) column of row i
+        return torch.nn.functional.one_hot(best, c).to(cost.dtype)
+    totals = cd[..., perms[:, :c], torch.arange(c, device=cost.device)[None, :]].sum(-1)
+    best = perms[torch.argmin(totals, dim=-1)][..., :c]            # (..., C) row of column j
+    return torch.nn.functional.one_hot(best, r).to(cost.dtype).transpose(-1, -2)
 
 
-def split_target(p, k: int):
-    """Re-express an M-mode target as K = r*M components (each mode split into r copies of
-    weight rho_j / r), so that matching is a permutation. Identity when K = M."""
-    logw, mu, kappa = p
-    m = mu.shape[-1]
-    if k == m:
-        return p
-    if k % m:
-        raise ValueError(f"K: the number of components ({k}) must be a multiple of the number "
-                         f"of target modes ({m})")
-    r = k // m
-    return (torch.repeat_interleave(logw - math.log(r), r, dim=-1),
-            torch.repeat_interleave(mu, r, dim=-1), torch.repeat_interleave(kappa, r, dim=-1))
+def cost_matrix(q, p, reversed_: bool = False):
+    """C[k, j] = KL(q_k || p_j) (..., K, M), or R[j, k] = KL(p_j || q_k) (..., M, K)."""
+    _, mu_q, kappa_q = q
+    _, mu_p, kappa_p = p
+    if reversed_:
+        return kl(mu_p[..., :, None], kappa_p[..., :, None], mu_q[..., None, :], kappa_q[..., None, :])
+    return kl(mu_q[..., :, None], kappa_q[..., :, None], mu_p[..., None, :], kappa_p[..., None, :])
 
 
-def matched_terms(q, p, reversed_: bool = False):
-    """Per-component matched KLs c_k = C[k, sigma(k)] and the matching sigma (... , K).
-
-    The matching minimises sum_k C[k, sigma(k)] on the unweighted cost (DESIGN.md
-    §Objectives); gradients flow through the matched entries only (Danskin, notes §4)."""
-    logw_q, mu_q, kappa_q = q
-    p = split_target(p, mu_q.shape[-1])
-    logw_p, mu_p, kappa_p = p
-    mq, kq = mu_q[..., :, None], kappa_q[..., :, None]
-    mp, kp = mu_p[..., None, :], kappa_p[..., None, :]
-    cost = kl(mp, kp, mq, kq) if reversed_ else kl(mq, kq, mp, kp)   # (..., K, K)
-    sigma = match(cost)
-    c = torch.gather(cost, -1, sigma[..., None]).squeeze(-1)
-    return c, sigma, torch.gather(logw_p.expand_as(logw_q), -1, sigma)
-
-
-def objective(name: str, q, p, weights: str = "trainable", fixed_logw=None, n: int | None = None):
+def objective(name: str, q, p, weights: str = "trainable", fixed_logw=None, n: int | None = None,
+              regularization: float = 0.0):
     """The circle-flow objective `name` of q = (logw, mu, kappa) toward target p, shape (...).
 
-    matched            sum_k w_k KL(q_k || p_sigma(k))
-    matched_reversed   sum_k w_k KL(p_sigma(k) || q_k)
-    matched_bound      sum_k w_k [log(w_k / rho_sigma(k)) + KL(q_k || p_sigma(k))]
+    Same definitions as flowsim.models.circle_matched / circle_mixture_kl (S = matched set,
+    sigma the matching on the unweighted cost):
+
+    matched            sum_S w_k C_k,sigma(k) / sum_S w_k   [+ lambda sum_k (w_k - 1/K)^2]
+    matched_reversed   sum_S rho_j R_j,tau(j) / sum_S rho_j   (tau matching on R)
+    matched_bound      sum_S w_k [log(w_k / rho_sigma(k)) + C_k,sigma(k)]
     reverse_kl         KL(q || p) (mixtures, quadrature)
     forward_kl         KL(p || q)
 
-    weights "fixed" replaces q's weights by `fixed_logw` (detached; default: q's own) so
-    no gradient reaches them.
+    weights "fixed" uses `fixed_logw` (detached; default: q's own) so no gradient reaches them.
     """
     if name not in OBJECTIVES:
         raise ValueError(f"objective: must be one of {OBJECTIVES}, got {name!r}")
@@ -165,11 +156,26 @@ def objective(name: str, q, p, weights: str = "trainable", fixed_logw=None, n: i
     q = (logw, q[1], q[2])
     if name in ("reverse_kl", "forward_kl"):
         return mixture_kl(q, p, n) if name == "reverse_kl" else mixture_kl(p, q, n)
-    c, _, logrho = matched_terms(q, p, reversed_=(name == "matched_reversed"))
+    logrho = p[0].expand(q[1].shape[:-1] + p[0].shape[-1:])
+    if name == "matched_reversed":
+        cost = cost_matrix(q, p, reversed_=True)                       # (..., M, K)
+        assign = match(cost)
+        in_s = assign.sum(-1)
+        rho = torch.exp(logrho) * in_s
+        return torch.sum(rho * (assign * cost).sum(-1), -1) / rho.sum(-1)
+    cost = cost_matrix(q, p)                                           # (..., K, M)
+    assign = match(cost)
+    c = (assign * cost).sum(-1)
+    in_s = assign.sum(-1)
     w = torch.exp(logw)
     if name == "matched_bound":
-        return torch.sum(w * (logw - logrho + c), dim=-1)
-    return torch.sum(w * c, dim=-1)
+        lr = (assign * logrho[..., None, :]).sum(-1)
+        return torch.sum(in_s * w * (logw - lr + c), -1)
+    value = torch.sum(in_s * w * c, -1) / torch.sum(in_s * w, -1)
+    if regularization:
+        k = w.shape[-1]
+        value = value + regularization * torch.sum((w - 1.0 / k) ** 2, -1)
+    return value
 
 
 def mode_observables(q, p, n: int | None = None):
