@@ -4,6 +4,5 @@ Modules: `cases` (the benchmark's problems and random states), `numpy_rhs` (nump
 vectorised reference right-hand sides, also the kernels' independent cross-check),
 `trajectories` (one trajectory per model: numba vs scipy), `sweep_throughput` (the
 Gaussian two-mode sweep on 1 and all threads), `diffrax_peer` (jax.vmap of diffrax's
-Dopri5, optional extra `bench`), `rhs_cost` and `circle_cost` (how cheap the RHS could be: what-ifs),
-`startup` (cold and warm start in fresh processes), `table` (markdown and targets).
+Dopri5, optional extra `bench`), `startup` (cold and warm start in fresh processes), `table` (markdown and targets).
 """

@@ -17,18 +17,20 @@ import time
 import numba
 import numpy as np
 
+from ..gaussian import DEFAULT_N_GH
 from ..integrate import make_batch_solver
 from ..models import gaussian_two_mode as two
 from ..simulation import log_times
 
 DIMS = (2, 8, 32, 128, 512)
+
 LAM = 16.0
 RHO = 0.5
 T_MAX = 1000.0
 RTOL = 1e-7
 ATOL = 1e-9
 SETTLE_TOL = 1e-8
-N_GH = 48
+N_GH = DEFAULT_N_GH
 
 
 def sweep_points(n_points, seed=0, n_gh=N_GH, train_var=False):

@@ -36,8 +36,11 @@ Derivation (notes/gmm_flow_reconstruction.md §3-4, generalised to tau, v, forwa
 (F5) G_j = -d/2 log(tau/v) - d/2 + log rho_j + P(log(rho_j'/rho_j) - Lambda/(2 tau), sqrt(Lambda/tau))
            + (|mu_j - nu_1|^2 + d tau)/(2v) - log w_1 - P(b_j, alpha_b).
 
-S, P, V are `flowsim.gaussian.logistic_normal` (accurate to ~1e-13 for alpha up to 100+).
-Fixed weights / fixed variance: the corresponding derivatives are set to 0.
+S, P, V are `flowsim.gaussian.logistic_normal` (error < 7e-13 for alpha up to 100, |beta| up
+to 5000). Fixed weights / fixed variance: the corresponding derivatives are set to 0.
+Cost: `rhs` needs 4 expectations (reverse: h_1, h_2, a_1, a_2) or 2 (forward: b_1, b_2);
+V only when the variance is trained (R4) or for the forward repulsion (F2, F4), and the
+y-independent P term of G_j (F5) only for the objective, not for the flow.
 
 Symbols
 -------
@@ -112,8 +115,10 @@ def _dist2(y):
 
 
 @njit(cache=True)
-def reverse_terms(y, p, res):
-    """res = [gamma_1, gamma_2, Sa_1, Sa_2, F_1, F_2, Va_1, Va_2, Vh_1, Vh_2, L] (R1-R2)."""
+def reverse_terms(y, p, res, with_v=True):
+    """res = [gamma_1, gamma_2, Sa_1, Sa_2, F_1, F_2, Va_1, Va_2, Vh_1, Vh_2, L] (R1-R2).
+
+    with_v=False leaves res[6:10] (the V terms of R4) unwritten."""
     Lam = p[LAM]
     rho = p[RHO]
     tau = p[TAU]
@@ -131,20 +136,24 @@ def reverse_terms(y, p, res):
         qkk = y[Q11] if k == 0 else y[Q22]
         lwk = lw1 if k == 0 else lw2
         logit_other = (y[TH2] - y[TH1]) if k == 0 else (y[TH1] - y[TH2])
-        logistic_normal(lr + (mk - 0.5 * Lam) / tau, ah, p, QOFF, buf)
+        logistic_normal(lr + (mk - 0.5 * Lam) / tau, ah, p, QOFF, buf, with_v)
         res[k] = buf[0]
         ph = buf[1]
-        res[8 + k] = buf[2]
-        logistic_normal(logit_other - 0.5 * D / v, aa, p, QOFF, buf)
+        if with_v:
+            res[8 + k] = buf[2]
+        logistic_normal(logit_other - 0.5 * D / v, aa, p, QOFF, buf, with_v)
         res[2 + k] = buf[0]
-        res[6 + k] = buf[2]
+        if with_v:
+            res[6 + k] = buf[2]
         res[4 + k] = cd + 0.5 * qkk / tau + lwk + buf[1] - math.log(rho) - ph
     res[10] = w1 * res[4] + w2 * res[5]
 
 
 @njit(cache=True)
-def forward_terms(y, p, res):
-    """res = [Sb_1, Sb_2, Vb_1, Vb_2, G_1, G_2, L] (F1, F5); Sb_j = E_{p_j} s_2."""
+def forward_terms(y, p, res, with_kl=True):
+    """res = [Sb_1, Sb_2, Vb_1, Vb_2, G_1, G_2, L] (F1, F5); Sb_j = E_{p_j} s_2.
+
+    with_kl=False (what the flow needs) leaves res[4:7] unwritten."""
     Lam = p[LAM]
     rho = p[RHO]
     tau = p[TAU]
@@ -166,12 +175,15 @@ def forward_terms(y, p, res):
         logistic_normal(base + ej / v, ab, p, QOFF, buf)
         res[j] = buf[0]
         res[2 + j] = buf[2]
+        if not with_kl:
+            continue
         pb = buf[1]
-        logistic_normal(math.log(ro / rj) - 0.5 * Lam / tau, ap, p, QOFF, buf)
+        logistic_normal(math.log(ro / rj) - 0.5 * Lam / tau, ap, p, QOFF, buf, False)
         dist = q11 if j == 0 else Lam - 2.0 * m1 + q11
         res[4 + j] = (-0.5 * d * math.log(tau / v) - 0.5 * d + math.log(rj) + buf[1]
                       + 0.5 * (dist + d * tau) / v - lw1 - pb)
-    res[6] = rho * res[4] + (1.0 - rho) * res[5]
+    if with_kl:
+        res[6] = rho * res[4] + (1.0 - rho) * res[5]
 
 
 @njit(cache=True)
@@ -186,7 +198,7 @@ def rhs(t, y, p, out):
     D = _dist2(y)
     if p[OBJ] == OBJ_REVERSE:
         res = np.empty(11)
-        reverse_terms(y, p, res)
+        reverse_terms(y, p, res, p[TRAIN_V] != 0.0)
         g1 = res[0]
         g2 = res[1]
         c = 0.5 * (w1 * res[2] + w2 * res[3])
@@ -206,7 +218,7 @@ def rhs(t, y, p, out):
             out[LOGV] = 0.0
     else:
         res = np.empty(7)
-        forward_terms(y, p, res)
+        forward_terms(y, p, res, False)
         r2 = 1.0 - rho
         es2 = rho * res[0] + r2 * res[1]            # E_p s_2
         es1 = rho * (1.0 - res[0]) + r2 * (1.0 - res[1])
@@ -270,9 +282,9 @@ def mode_responsibilities(y, p, out):
     ah = math.sqrt(v * Lam) / tau
     for k in range(2):
         h = lr + (y[M1 + k] - 0.5 * Lam) / tau
-        logistic_normal(h, ah, p, QOFF, buf)
+        logistic_normal(h, ah, p, QOFF, buf, False)
         out[k, 1] = buf[0]
-        logistic_normal(-h, ah, p, QOFF, buf)
+        logistic_normal(-h, ah, p, QOFF, buf, False)
         out[k, 0] = buf[0]
 
 
