@@ -125,3 +125,4 @@ def test_d2_full_space_flow(objective, weights, train_var):
     # the objective reported along the way is the full-space KL
     _, _, _, L0 = full_space_grad(NU, np.log(init.weights), math.log(init.var), MU, rho, 1.0, objective)
     assert abs(tr.observables.objective[0] - L0) < 1e-9
+

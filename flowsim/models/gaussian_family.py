@@ -45,7 +45,8 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
     flow) or "fixed" (init's weights kept). Options: train_var (False: sigma^2 = init.var
     fixed), n_quad (Gauss–Hermite nodes of the 1-D rule, default 44), reduction
     ("auto" | "two_mode" | "span"), n_cubature (span: nodes per dimension of the tensor
-    Gauss–Hermite cubature used when K - 1 or M - 1 >= 2).
+    Gauss–Hermite cubature used when K - 1 or M - 1 >= 2; default 40, error ~1e-9 for
+    K = M = 3 in tests/test_gaussian_span.py).
     """
     if not isinstance(target, GaussianMixture):
         raise ValueError(f"target: expected a GaussianMixture, got {type(target).__name__}")

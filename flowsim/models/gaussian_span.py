@@ -55,7 +55,7 @@ from .base import FlowModel
 
 HK, HM, HR, HTAU, HDIM, HOBJ, HTW, HTV, HNCUB = range(9)
 HEAD = 12
-DEFAULT_N_CUBATURE = 20
+DEFAULT_N_CUBATURE = 40
 EIG_TOL = 1e-13
 
 
