@@ -105,7 +105,7 @@ def plot(results: Path, out_dir: Path) -> Path:
         ax_m.text(t[0], 1.02, "μ₂", color="0.4", va="bottom")
         ax_w.axhline(EPS_WEIGHT, color="0.5", lw=0.8, ls=":")
         verdict = "vanishing weight" if bool(d[f"vanishing_{i}"]) else f"coverage {int(d[f'coverage_{i}'])}/2"
-        ax_m.set_title(f"{wm} weights: {verdict}, KL(q‖p) = {float(d[f'reverse_kl_{i}']):.3g}")
+        ax_m.set_title(f"{wm} weights: {verdict},\nKL(q‖p) = {float(d[f'reverse_kl_{i}']):.3g}")
         if wm == "trainable":
             k_dead = int(np.argmin(w[-1]))
             t_w = _first_below(t, w[:, k_dead], EPS_WEIGHT)
