@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from flowsim import VonMisesMixture, simulate
-from flowsim.plotting import plot_circle_density, plot_weights, use_style
+from flowsim.plotting import plot_circle_density, plot_weights
+
+from .common import pyplot, save_figure, save_results
 
 NAME = "circle_collapse"
 TITLE = "Circle flows of the point-cloud losses: which keep all four peaks"
@@ -33,17 +35,12 @@ def generate(out_dir: Path, fast: bool = False) -> Path:
         data[f"kappa_{i}"] = ds["kappa"].values[-1]
         data[f"coverage_{i}"] = traj.diagnostics["coverage"]
         data[f"reverse_kl_{i}"] = traj.diagnostics["reverse_kl"]
-    path = Path(out_dir) / f"{NAME}.npz"
-    np.savez(path, **data)
-    return path
+    return save_results(out_dir, NAME, data)
 
 
 def plot(results: Path, out_dir: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
-    use_style()
     d = np.load(results)
     target = VonMisesMixture(d["target_mu"], d["target_kappa"], d["target_weights"])
     fig, axes = plt.subplots(2, len(LOSSES), figsize=(3.0 * len(LOSSES), 5.8))
@@ -60,7 +57,4 @@ def plot(results: Path, out_dir: Path) -> Path:
         bottom.set_ylim(1e-4, 1.5)
     axes[0, 0].legend(loc="upper right")
     axes[1, 0].legend(loc="lower left")
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)

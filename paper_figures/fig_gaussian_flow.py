@@ -19,8 +19,9 @@ import numpy as np
 from flowsim import GaussianMixture, simulate
 from flowsim.diagnostics import EPS_WEIGHT
 from flowsim.gaussian import random_means
-from flowsim.plotting import use_style
 from flowsim.simulation import log_times
+
+from .common import pyplot, save_figure, save_results
 
 NAME = "gaussian_flow"
 TITLE = "Gaussian flow at d = 128: fixed weights recover both modes, trainable weights vanish"
@@ -65,9 +66,7 @@ def generate(out_dir: Path, fast: bool = False, tiny: bool = False) -> Path:
         data[f"coverage_{i}"] = dg["coverage"]
         data[f"vanishing_{i}"] = dg["vanishing_weight"]
         data[f"reverse_kl_{i}"] = dg["reverse_kl"]
-    path = Path(out_dir) / f"{NAME}.npz"
-    np.savez(path, **data)
-    return path
+    return save_results(out_dir, NAME, data)
 
 
 def _first_below(t, w, level):
@@ -76,11 +75,8 @@ def _first_below(t, w, level):
 
 
 def plot(results: Path, out_dir: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
-    use_style()
     d = np.load(results)
     Lam = float(d["Lambda"])
     fig, axes = plt.subplots(3, 2, figsize=(7.5, 7.0), sharex=True, sharey="row")
@@ -125,7 +121,4 @@ def plot(results: Path, out_dir: Path) -> Path:
     axes[0, 0].legend(loc="center left")
     fig.suptitle(f"Reverse KL, d = {int(d['d'])}, Λ = {Lam:g}, ρ = {float(d['rho']):g}, "
                  f"random_means seed {int(d['seed'])}")
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from flowsim import GaussianMixture, simulate
-from flowsim.plotting import use_style
+
+from .common import pyplot, save_figure, save_results
 
 NAME = "mean_alignment"
 TITLE = "Mean alignment (fixed weights): outcome over m1(0)/Λ × m2(0)/Λ at Λ = 16 and 100"
@@ -69,19 +70,14 @@ def generate(out_dir: Path, fast: bool = False, tiny: bool = False) -> Path:
         codes, kl = outcome_map(Lam, grid, grid2, t_max=t_max)
         data[f"codes_{i}"] = codes
         data[f"kl_{i}"] = kl
-    path = Path(out_dir) / f"{NAME}.npz"
-    np.savez(path, **data)
-    return path
+    return save_results(out_dir, NAME, data)
 
 
 def plot(results: Path, out_dir: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    use_style()
     d = np.load(results)
     grid, grid2 = d["grid"], d["grid2"]
     rho = float(d["rho"])
@@ -114,7 +110,4 @@ def plot(results: Path, out_dir: Path) -> Path:
     fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.12))
     fig.suptitle(f"Fixed weights 1/2, reverse KL, ρ = {rho:g}, d = 3, orthogonal offsets ±{OFFSET:g}, "
                  f"t = {float(d['t_max']):g}")
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)

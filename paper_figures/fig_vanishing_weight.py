@@ -19,8 +19,9 @@ import numpy as np
 
 from flowsim import GaussianMixture, simulate
 from flowsim.gaussian import random_means
-from flowsim.plotting import use_style
 from flowsim.simulation import log_times
+
+from .common import pyplot, save_figure, save_results
 
 NAME = "vanishing_weight"
 TITLE = "Vanishing weight: P(both modes recovered) vs d, fixed vs trainable weights"
@@ -70,17 +71,12 @@ def generate(out_dir: Path, fast: bool = False, tiny: bool = False) -> Path:
         data[f"alignment_{i}"] = res[..., 2].sum(axis=1)
         data[f"recovered_h_{i}"] = res[..., 3:].sum(axis=1)   # (dims, horizons)
         data[f"notes_{i}"] = np.array(NOTES[wm])
-    path = Path(out_dir) / f"{NAME}.npz"
-    np.savez(path, **data)
-    return path
+    return save_results(out_dir, NAME, data)
 
 
 def plot(results: Path, out_dir: Path) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
-    use_style()
     d = np.load(results)
     dims = d["dims"]
     n = int(d["n_seeds"])
@@ -105,7 +101,4 @@ def plot(results: Path, out_dir: Path) -> Path:
     ax.set_title(f"Reverse KL, Λ = {float(d['Lambda']):g}, ρ = {float(d['rho']):g}, {n} seeds per d; "
                  "error bars: 95% Wilson")
     ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
-    path = Path(out_dir) / f"{NAME}.png"
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out_dir, NAME)

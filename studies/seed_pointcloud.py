@@ -20,7 +20,6 @@ import numpy as np
 from scipy.special import i0, i1
 
 from flowsim import simulate
-from flowsim.models import circle
 from flowsim.models.matching import assignment
 from flowsim.vonmises import VonMisesMixture, kl, mixture_kl, wrap_angle
 

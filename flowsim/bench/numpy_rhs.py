@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.special import i0e, i1e, log_ndtr, ndtr
+from scipy.special import i0e, i1e, ndtr
 
 LOG_2PI = math.log(2.0 * math.pi)
 
