@@ -11,7 +11,8 @@ to round-off.
 
 `circle_rhs(target, objective, weights)` is the circle flow's right-hand side
 -grad_y L(y) by autograd of the torch objectives (flowsim.sim.vonmises_torch), batched
-over points; the target may be shared (M,) or per point (B, M).
+over points; the target may be shared (M,) or per point (B, M). The Gaussian two-mode
+flow's batched right-hand side is flowsim.sim.gaussian_overlaps_torch.two_mode_rhs.
 """
 from __future__ import annotations
 
