@@ -49,8 +49,18 @@ def dask_task(study, cid: int):
 
 
 def run_dask(study, pending, on_done, scheduler=None) -> str:
-    """Run `pending` chunks on a cluster; returns a one-line description of the cluster."""
+    """Run `pending` chunks on a cluster; returns a one-line description of the cluster.
+
+    The first chunk runs here, so its kernels are compiled and written to numba's disk
+    cache before any worker starts: workers on this machine then only read the cache
+    (numba's cache index is not safe against several processes writing one entry at once).
+    """
     from distributed import Client, LocalCluster, as_completed
+
+    pending = list(pending)
+    if pending:
+        on_done(pending[0], run_chunk(study, pending[0]))
+        pending = pending[1:]
 
     cluster = None
     if scheduler:
