@@ -62,7 +62,7 @@ def render(result) -> str:
     lines = ["## Trajectories (one warm trajectory per model; scipy = solve_ivp RK45, same tolerances)",
              "",
              "| model | numba | scipy + numpy RHS | scipy + njit RHS | × vs numpy | × vs njit "
-             "| RHS µs | RHS evals | RHS/s | overhead | max \|Δy(T)\| |",
+             "| RHS µs | RHS evals | RHS/s | overhead | max \\|Δy(T)\\| |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result.get("trajectories") or []:
         lines.append(
