@@ -67,7 +67,7 @@ def run(quick=False, points=None, diffrax=True, sections=SECTIONS, log=None) -> 
             say("diffrax peer ...")
             dx = diffrax_peer.run(n, y_ref=y_ref)
         else:
-            dx = {"available": False}
+            dx = {"available": False, "skipped": not diffrax}
         sw["diffrax"] = dx
         if dx.get("available"):
             sw["diffrax_points_per_s"] = dx["points_per_s"]

@@ -49,7 +49,8 @@ def targets(result) -> list:
                      None if sc is None else sc >= TARGETS["scaling_1_to_all"]))
         sd = sw.get("speedup_vs_diffrax")
         rows.append((f"≥ {TARGETS['speedup_vs_diffrax']:g}× diffrax throughput",
-                     "diffrax absent" if sd is None else f"{sd:.2f}×",
+                     ("diffrax skipped" if (sw.get("diffrax") or {}).get("skipped") else "diffrax absent")
+                     if sd is None else f"{sd:.2f}×",
                      None if sd is None else sd >= TARGETS["speedup_vs_diffrax"]))
     st = result.get("start") or {}
     if st.get("warm_s") is not None:
@@ -92,6 +93,8 @@ def render(result) -> str:
             lines.append(f"| diffrax (jax {dx.get('jax', '')}) vmap Dopri5 | {dx['seconds']:.2f} "
                          f"| {_f(dx.get('cpu_s'), '.2f')} "
                          f"| {dx['points_per_s']:.1f} | {6 * dx['mean_steps']:.0f} (≈ 6 × mean steps; lockstep: max {dx['max_steps']}) |")
+        elif dx.get("skipped"):
+            lines.append("| diffrax | skipped (--no-diffrax) | — | — | — |")
         else:
             lines.append("| diffrax | absent (pip install flowsim[bench]) | — | — | — |")
         lines.append("")
