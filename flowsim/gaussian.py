@@ -200,6 +200,43 @@ _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 @njit(cache=True, fastmath=REASSOC, error_model="numpy")
+def _hermite_sums(beta, a, x, w):
+    """(S, P, V) by the Gauss–Hermite rule (x, w) in xi; one vectorised loop (V is
+    always summed: a branch inside the loop would keep it scalar)."""
+    s = 0.0
+    p = 0.0
+    v = 0.0
+    for i in range(x.shape[0]):
+        t = beta + a * x[i]
+        e = exp_simd(-abs(t))
+        inv = 1.0 / (1.0 + e)
+        s += w[i] * (inv if t >= 0.0 else e * inv)
+        p += w[i] * (max(t, 0.0) + log1p_unit(e))
+        v += w[i] * e * inv * inv
+    return s, p, v
+
+
+@njit(cache=True, fastmath=REASSOC, error_model="numpy")
+def _tail_sums(b, a, t, w_s, w_p, w_v):
+    """The S, P, V remainders at b = |beta| >= 0 on the tail rule (nodes t, folded
+    weights w_s, w_p, w_v); one vectorised loop (V always summed, as above)."""
+    c = _INV_SQRT2PI / a
+    h = 0.5 / (a * a)
+    k = 4.0 * b * h                     # 2 b / alpha^2
+    rs = 0.0
+    rp = 0.0
+    rv = 0.0
+    for i in range(t.shape[0]):
+        dt = t[i] - b
+        gp = c * exp_simd(-h * dt * dt)
+        gm = gp * exp_simd(-k * t[i])
+        rs += w_s[i] * (gm - gp)
+        rp += w_p[i] * (gp + gm)
+        rv += w_v[i] * (gp + gm)
+    return rs, rp, rv
+
+
+@njit(cache=True, error_model="numpy")
 def logistic_normal(beta, alpha, q, off, out, with_v=True):
     """out[0:3] = (S, P, V) = E[sgm, softplus, sgm'](beta + alpha xi), xi ~ N(0, 1).
 
@@ -229,20 +266,8 @@ def logistic_normal(beta, alpha, q, off, out, with_v=True):
         out[2] = math.nan
         return
     if a < ALPHA_SWITCH:
-        xs = off + 2
-        ws = xs + n_gh
-        s = 0.0
-        p = 0.0
-        v = 0.0
-        for i in range(n_gh):
-            t = beta + a * q[xs + i]
-            e = exp_simd(-abs(t))
-            inv = 1.0 / (1.0 + e)
-            wi = q[ws + i]
-            s += wi * (inv if t >= 0.0 else e * inv)
-            p += wi * (max(t, 0.0) + log1p_unit(e))
-            if with_v:
-                v += wi * e * inv * inv
+        s, p, v = _hermite_sums(beta, a, q[off + 2:off + 2 + n_gh],
+                                q[off + 2 + n_gh:off + 2 + 2 * n_gh])
         out[0] = s
         out[1] = p
         if with_v:
@@ -254,23 +279,11 @@ def logistic_normal(beta, alpha, q, off, out, with_v=True):
     v = 0.0
     b = abs(beta)
     if (b - T_CUT) / a < 9.0:
-        ts = off + 2 + 2 * n_gh             # t; then t_w and the folded weights
-        ws = ts + 2 * n_t                   # t_w sgm(-t)
-        wp = ws + n_t                       # t_w log(1 + e^-t)
-        wv = wp + n_t                       # t_w sgm'(t)
-        c = _INV_SQRT2PI / a
-        h = 0.5 / (a * a)
-        k = 4.0 * b * h                     # 2 b / alpha^2
-        rs = 0.0
-        for i in range(n_t):
-            t = q[ts + i]
-            dt = t - b
-            gp = c * exp_simd(-h * dt * dt)
-            gm = gp * exp_simd(-k * t)
-            rs += q[ws + i] * (gm - gp)
-            p += q[wp + i] * (gp + gm)
-            if with_v:
-                v += q[wv + i] * (gp + gm)
+        t0 = off + 2 + 2 * n_gh             # t; then t_w and the folded weights
+        rs, rp, rv = _tail_sums(b, a, q[t0:t0 + n_t], q[t0 + 2 * n_t:t0 + 3 * n_t],
+                                q[t0 + 3 * n_t:t0 + 4 * n_t], q[t0 + 4 * n_t:t0 + 5 * n_t])
+        p += rp
+        v += rv
         s += rs if beta >= 0.0 else -rs
     out[0] = s
     out[1] = p

@@ -96,3 +96,43 @@ def test_log1p_unit_relative_accuracy_down_to_tiny_arguments():
 def test_reassociated_sum_equals_the_plain_sum_to_rounding():
     x = np.random.default_rng(3).uniform(-30, 5, 4097)
     assert math.isclose(_sum_exp(x), math.fsum(np.exp(x)), rel_tol=1e-14)
+
+
+def _packed_double_ops(dispatcher, *args):
+    """Packed double-precision AVX instructions in a fresh (uncached) compile of
+    `dispatcher` with its own options, for the types of args."""
+    import re
+
+    from numba import njit as _njit
+    opts = {k: v for k, v in dispatcher.targetoptions.items() if k not in ("cache", "nopython")}
+    fresh = _njit(**opts)(dispatcher.py_func)
+    fresh(*args)
+    asm = "\n".join(fresh.inspect_asm().values())
+    return len(re.findall(r"\bv\w+pd\s+[^\n]*%[yz]mm", asm))
+
+
+def _cpu_has_avx2():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return " avx2" in f.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _cpu_has_avx2(), reason="packed 256-bit code needs AVX2")
+def test_quadrature_loops_compile_to_packed_simd_code():
+    """A division under numba's default error model, or an index that may wrap around,
+    keeps a node loop scalar (and exp_simd is slower than libm when scalar)."""
+    from flowsim.gaussian import _hermite_sums, _tail_sums, hermite_rule, tail_rule
+    from flowsim.models import circle_mixture_kl as cm
+    from flowsim.simulation import build_problem
+    from flowsim.vonmises import VonMisesMixture
+
+    x, w = hermite_rule(44)
+    t, tw = tail_rule()
+    prob = build_problem(VonMisesMixture([0.0, 2.0], [5.0, 8.0], [0.5, 0.5]),
+                         VonMisesMixture([0.5, 1.0], [2.0, 3.0], [0.4, 0.6]), objective="reverse_kl")
+    assert _packed_double_ops(_hermite_sums, 0.3, 0.5, x, w) >= 20
+    assert _packed_double_ops(_tail_sums, 0.3, 4.0, t, tw, tw, tw) >= 20
+    assert _packed_double_ops(cm._mixture_kl_loss, prob.y0, prob.params, np.empty(prob.y0.size),
+                              cm.REVERSE) >= 20

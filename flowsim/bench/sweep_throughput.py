@@ -96,6 +96,7 @@ def run(n_points=10_000, quick=False) -> dict:
     w_settle = _weights(ys)
     return {
         "points": int(n_points),
+        "t_max": T_MAX,
         "threads_all": int(n_all),
         "seconds_1core": s1,
         "seconds_all": sa,
@@ -113,8 +114,41 @@ def run(n_points=10_000, quick=False) -> dict:
         "rhs_evals_per_point_settle": float(np.mean(nrs)),
         "status_ok": int(np.sum(sta == 0)),
         "same_1_vs_all": bool(np.array_equal(y1, ya, equal_nan=True)),
+        **stability_bound(ya, Pm, nra),
         "_final_states": ya,
     }
+
+
+DOPRI5_REAL_STABILITY = 3.3066       # |z| where DOPRI5's stability region meets the negative real axis
+
+
+def stability_bound(Y, Pm, n_rhs, n_sample=32):
+    """Why a point needs the RHS evaluations it does: the stiffest eigenvalue of the
+    flow's Jacobian (central differences of the numba RHS, 8 x 2 calls) at the final
+    states of a sample of points, the DOPRI5 step it allows (3.3066/|lambda|, HNW II
+    §IV.2), and the mean step the solver took (t_max over RHS calls / 6)."""
+    idx = np.linspace(0, Y.shape[0] - 1, min(n_sample, Y.shape[0])).astype(int)
+    lam = []
+    for i in idx:
+        y, p = Y[i], Pm[i]
+        if not np.all(np.isfinite(y)):
+            continue
+        n = y.size
+        J = np.empty((n, n))
+        fp, fm = np.empty(n), np.empty(n)
+        for j in range(n):
+            e = 1e-6 * max(1.0, abs(y[j]))
+            yp, ym = y.copy(), y.copy()
+            yp[j] += e
+            ym[j] -= e
+            two.rhs(0.0, yp, p, fp)
+            two.rhs(0.0, ym, p, fm)
+            J[:, j] = (fp - fm) / (2 * e)
+        lam.append(np.max(-np.linalg.eigvals(J).real))
+    lam = float(np.median(lam)) if lam else float("nan")
+    return {"stiffest_eigenvalue_median": -lam,
+            "dopri5_stable_step": DOPRI5_REAL_STABILITY / lam if lam > 0 else float("nan"),
+            "mean_step": T_MAX / (float(np.mean(n_rhs)) / 6.0)}
 
 
 def _weights(y):

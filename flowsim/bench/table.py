@@ -102,6 +102,12 @@ def render(result) -> str:
                      f"{_f(sw.get('speedup_vs_diffrax_cpu'), '.2f')}× by CPU time, "
                      f"{_f(sw.get('speedup_vs_diffrax_settle'), '.2f')}× with settle_tol; "
                      f"1 → all threads: {_f(sw.get('scaling_1_to_all'), '.2f')}×")
+        if sw.get("dopri5_stable_step") is not None:
+            lines.append("")
+            lines.append(f"stiffness: median stiffest Jacobian eigenvalue at the final states "
+                         f"{_f(sw.get('stiffest_eigenvalue_median'), '.3f')}, so DOPRI5 is stable up to "
+                         f"h = {_f(sw.get('dopri5_stable_step'), '.2f')}; mean step taken "
+                         f"{_f(sw.get('mean_step'), '.2f')} (over t_max = {sw.get('t_max', 1000):g})")
     st = result.get("start")
     if st:
         lines += ["", "## Start (fresh processes; cold = empty NUMBA_CACHE_DIR)", "",
