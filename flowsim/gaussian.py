@@ -197,6 +197,11 @@ def quadrature_params(n_gh=DEFAULT_N_GH):
 
 
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
+# The tail rule is fixed, so the kernel reads it as compile-time constants (the same
+# numbers as the tail blocks of `quadrature_params`; slicing them out of q on every
+# call costs more than the 46-node loop itself).
+_TAIL_BLOCKS = np.split(quadrature_params(1)[4:], 5)          # t, t_w, then the folded weights
+_TAIL_T, _TAIL_WS, _TAIL_WP, _TAIL_WV = (np.ascontiguousarray(_TAIL_BLOCKS[i]) for i in (0, 2, 3, 4))
 
 
 @njit(cache=True, fastmath=REASSOC, error_model="numpy")
@@ -258,7 +263,6 @@ def logistic_normal(beta, alpha, q, off, out, with_v=True):
     NaN in gives NaN out; never raises.
     """
     n_gh = int(q[off])
-    n_t = int(q[off + 1])
     a = abs(alpha)
     if math.isnan(a) or math.isnan(beta):
         out[0] = math.nan
@@ -279,9 +283,7 @@ def logistic_normal(beta, alpha, q, off, out, with_v=True):
     v = 0.0
     b = abs(beta)
     if (b - T_CUT) / a < 9.0:
-        t0 = off + 2 + 2 * n_gh             # t; then t_w and the folded weights
-        rs, rp, rv = _tail_sums(b, a, q[t0:t0 + n_t], q[t0 + 2 * n_t:t0 + 3 * n_t],
-                                q[t0 + 3 * n_t:t0 + 4 * n_t], q[t0 + 4 * n_t:t0 + 5 * n_t])
+        rs, rp, rv = _tail_sums(b, a, _TAIL_T, _TAIL_WS, _TAIL_WP, _TAIL_WV)
         p += rp
         v += rv
         s += rs if beta >= 0.0 else -rs
