@@ -197,9 +197,10 @@ def quadrature_params(n_gh=DEFAULT_N_GH):
 
 
 _INV_SQRT2PI = 1.0 / math.sqrt(2.0 * math.pi)
-# The tail rule is fixed, so the kernel reads it as compile-time constants (the same
-# numbers as the tail blocks of `quadrature_params`; slicing them out of q on every
-# call costs more than the 46-node loop itself).
+# The tail rule and the default Gauss–Hermite rule as compile-time constants (the same
+# numbers as the blocks of `quadrature_params`; slicing them out of q on every call
+# costs about as much as the loop itself).
+_GH_X, _GH_W = (np.ascontiguousarray(r) for r in hermite_rule(DEFAULT_N_GH))   # the default rule
 _TAIL_BLOCKS = np.split(quadrature_params(1)[4:], 5)          # t, t_w, then the folded weights
 _TAIL_T, _TAIL_WS, _TAIL_WP, _TAIL_WV = (np.ascontiguousarray(_TAIL_BLOCKS[i]) for i in (0, 2, 3, 4))
 
@@ -270,8 +271,11 @@ def logistic_normal(beta, alpha, q, off, out, with_v=True):
         out[2] = math.nan
         return
     if a < ALPHA_SWITCH:
-        s, p, v = _hermite_sums(beta, a, q[off + 2:off + 2 + n_gh],
-                                q[off + 2 + n_gh:off + 2 + 2 * n_gh])
+        if n_gh == DEFAULT_N_GH:
+            s, p, v = _hermite_sums(beta, a, _GH_X, _GH_W)
+        else:
+            s, p, v = _hermite_sums(beta, a, q[off + 2:off + 2 + n_gh],
+                                    q[off + 2 + n_gh:off + 2 + 2 * n_gh])
         out[0] = s
         out[1] = p
         if with_v:

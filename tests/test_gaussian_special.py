@@ -34,3 +34,20 @@ def test_logistic_normal_matches_mpmath():
 def test_logistic_normal_nan_propagates():
     S, P, V = logistic_normal_np(np.nan, 3.0)
     assert np.isnan(S) and np.isnan(P) and np.isnan(V)
+
+
+@pytest.mark.parametrize("n_gh", [44, 40, 48])
+def test_logistic_normal_reads_its_rules_like_the_numpy_reference(n_gh):
+    """The kernel (constant default rules, or the block in q for another n_gh) against
+    flowsim.bench.numpy_rhs.spv, which reads every node from the same q block."""
+    from flowsim.bench import numpy_rhs as NR
+    from flowsim.gaussian import logistic_normal, quadrature_params
+
+    q = np.concatenate([[7.0, -3.0], quadrature_params(n_gh)])
+    beta = np.array([-30.0, -4.0, -0.3, 0.0, 0.7, 5.0, 40.0] * 3)
+    alpha = np.repeat([0.4, 1.1, 6.0], 7)
+    S, P, V = NR.spv(beta, alpha, q, 2)
+    out = np.empty(3)
+    for i in range(beta.size):
+        logistic_normal(beta[i], alpha[i], q, 2, out, True)
+        np.testing.assert_allclose(out, [S[i], P[i], V[i]], rtol=1e-12, atol=1e-15)
