@@ -20,7 +20,9 @@ scaling RMS gap between the simulated and flow trajectories against n (per seed,
 circle  parameter-only GD at step eta (flowsim.sim.circle_gd) against the circle flows for
         every objective and weight mode; agreement to O(eta), and the gap halves with eta.
 rk4     the batched torch RK4 (flowsim.sim.batched_rk4) against flowsim.integrate's RK4.
-pointcloud  a tiny PointNet on symmetric boxes for each loss (flowsim.sim.pointnet), final
+pointcloud  a tiny PointNet (K = 4) on symmetric objects for each loss (flowsim.sim.pointnet):
+        box (M = 4 target peaks, every loss), rectangle (M = 2) and cylinder (M = 1,
+        near-uniform; coverage there is the fraction of the circle where q >= p/2), final
         held-out diagnostics over seeds beside the per-sample flow of the same loss
         started from the network's initial predictions. Informational (not required):
         the flow is a claim about parameter space, the network adds shared parameters,
@@ -37,8 +39,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
 # ----------------------------------------------------------------------------- settings
+
+# Losses trained per shape. matched_bound has no flow when K > M (the rectangle's and the
+# cylinder's targets have fewer modes than the K = 4 heads); on the cylinder the exact KLs
+# start at KL < 0.1 from the near-uniform target and show nothing; the rest is time.
+PC_LOSSES = {
+    "box": ("matched", "matched_fixed", "matched_bound", "reverse_kl", "forward_kl"),
+    "rectangle": ("matched", "matched_fixed", "reverse_kl", "forward_kl"),
+    "cylinder": ("matched", "matched_fixed"),
+}
+
 
 @dataclass
 class Settings:
@@ -66,6 +77,8 @@ class Settings:
     pc_flow_samples: int = 8
     pc_flow_t_max: float = 5000.0
     pc_heldout: int = 128
+    pc_shapes: tuple = ("box", "rectangle", "cylinder")
+    pc_losses: dict = field(default_factory=lambda: dict(PC_LOSSES))
     rk4_objectives: tuple = ("matched", "matched_bound", "reverse_kl", "forward_kl")
     seed: int = 0
     fast: bool = False
@@ -76,7 +89,7 @@ class Settings:
                    scaling_lrs=(0.4, 0.2, 0.1), scaling_lr_n=256, scaling_seeds=4,
                    circle_lrs=(0.02, 0.01), circle_t_max=4.0, circle_points=2, pc_seeds=1,
                    pc_steps=150, pc_batch=16, pc_points=64, pc_widths=(16, 32, 64), pc_head=32,
-                   pc_flow_samples=4, pc_heldout=64, rk4_objectives=("matched",),
+                   pc_flow_samples=4, pc_heldout=64, pc_shapes=("box",), rk4_objectives=("matched",),
                    scaling_n_lr=0.1, fast=True)
 
 
@@ -324,17 +337,42 @@ def compare_rk4(ctx: Context):
 # ----------------------------------------------------------------------------- point cloud
 
 PC_NOTES = {
-    "matched": "replicator dynamics on the weights: both collapse; Adam's normalised steps "
-               "drive the logits faster than the plain flow",
-    "matched_fixed": "no weight dynamics; the flow covers all peaks, the network is limited by "
-                     "the symmetric input (jump band, notes §2.5) and by training time",
-    "matched_bound": "flow: w ~ exp(-KL_k) with equalising KLs, no collapse; network: one set of "
-                     "heads for all yaws of a pi/2-periodic input has uneven per-sample KLs (jump "
-                     "band), so exp(-KL) is near one-hot and starved heads stop learning",
-    "reverse_kl": "exact mixture KL: no weight-vs-loss feedback, all peaks kept",
-    "forward_kl": "exact mixture KL (mass-covering): all peaks kept; slow start from broad "
-                  "predictions",
+    "box": {
+        "matched": "replicator dynamics on the weights: both collapse; Adam's normalised steps "
+                   "drive the logits faster than the plain flow",
+        "matched_fixed": "no weight dynamics; the flow covers all peaks, the network is limited by "
+                         "the symmetric input (jump band, notes §2.5) and by training time",
+        "matched_bound": "flow: w ~ exp(-KL_k) with equalising KLs, no collapse; network: one set of "
+                         "heads for all yaws of a pi/2-periodic input has uneven per-sample KLs (jump "
+                         "band), so exp(-KL) is near one-hot and starved heads stop learning",
+        "reverse_kl": "exact mixture KL: no weight-vs-loss feedback, all peaks kept",
+        "forward_kl": "exact mixture KL (mass-covering): all peaks kept; slow start from broad "
+                      "predictions",
+    },
+    "rectangle": {
+        "matched": "flow: per sample only min(K, M) = 2 components are matched; the replicator "
+                   "acts within that pair and picks a winner before both reach their peaks in "
+                   "some samples, the unmatched two keep their broad start: partial collapse "
+                   "(max w ~ 1/2). Network: one weight -> 1 on one of the two peaks, as on the box",
+        "matched_fixed": "no weight dynamics: flow and network keep both peaks; the components "
+                         "not matched to a peak stay off the peaks, so KL(q||p) stays large",
+        "reverse_kl": "exact mixture KL: the flow keeps both peaks in most samples and otherwise "
+                      "stops at the one-peak local minimum (KL = log 2); the network collapses "
+                      "onto one component that tracks the yaw poorly (KL >> log 2)",
+        "forward_kl": "exact mixture KL (mass-covering): flow and network keep both peaks, two "
+                      "components at weight ~1/2 and two with weight ~0",
+    },
+    "cylinder": {
+        "matched": "coverage = fraction of the circle where q >= p/2 (one near-uniform mode: mode "
+                   "coverage is always 1). Flow: only the flattest component is matched, w-hat = 1 "
+                   "so the weights get no gradient; it flattens, q stays near uniform. Network: "
+                   "the logits get no gradient either but read features shared with the trained "
+                   "head; the weight drifts onto an untrained component and q leaves uniform",
+        "matched_fixed": "coverage = fraction of the circle where q >= p/2. Uniform weights, the "
+                         "matched component flattens: flow and network stay near uniform",
+    },
 }
+NO_FLOW_NOTE = "no flow: matched_bound needs K <= M (one target mode per component)"
 
 
 def _stiff_flow(target, init, objective, weights, t_max):
@@ -351,45 +389,125 @@ def _stiff_flow(target, init, objective, weights, t_max):
     return Trajectory(problem, t_eval, states, int(status), -1, int(n_rhs), "scipy-LSODA")
 
 
-def compare_pointcloud(ctx: Context):
+def _pc_train(s: Settings, shape: str, loss: str, device):
+    """Final held-out diagnostics of `pc_seeds` networks, and the first network's whole output."""
     from .sim import pointnet
+
+    finals, first = [], None
+    for seed in range(s.pc_seeds):
+        cfg = pointnet.PointCloudConfig(shape=shape, loss=loss, steps=s.pc_steps, batch_size=s.pc_batch,
+                                        n_points=s.pc_points, widths=s.pc_widths, head=s.pc_head,
+                                        eval_every=max(s.pc_steps // 5, 1), n_heldout=s.pc_heldout,
+                                        seed=s.seed + 100 * seed)
+        out = pointnet.train(cfg, device=device)
+        finals.append(out["final"])
+        first = out if first is None else first
+    return finals, first
+
+
+def _flow_density_coverage(tr) -> float:
+    """pointnet.density_coverage of a flow's final mixture toward its target (float64)."""
+    import torch
+
+    from .sim import pointnet
+    from .sim import vonmises_torch as V
+
+    def triple(m):
+        return tuple(torch.tensor(a, dtype=torch.float64) for a in (np.log(m.weights), m.mu, m.kappa))
+
+    q, p = tr.final, tr.problem.meta["target"]
+    n = V.n_nodes(max(q.kappa.max(), p.kappa.max()))
+    return float(pointnet.density_coverage(triple(q), triple(p), n))
+
+
+def _pc_flows(s: Settings, first: dict, objective: str, weights: str):
+    """Per-sample flows of the loss from the first network's initial held-out predictions:
+    {max_weight, coverage, density_coverage: [per sample]}, or None when the flow is undefined."""
     from .vonmises import VonMisesMixture
 
+    q0, p = first["initial"]["q"], first["heldout_target"]
+    k, m = q0[0].shape[-1], p[0].shape[-1]
+    if objective == "matched_bound" and k > m:
+        return None
+    out = {"max_weight": [], "coverage": [], "density_coverage": []}
+    for i in range(s.pc_flow_samples):
+        tgt = VonMisesMixture(p[1][i], p[2][i], np.exp(p[0][i]))
+        w0 = np.exp(q0[0][i]) if weights == "trainable" else np.full(k, 1.0 / k)
+        init = VonMisesMixture(q0[1][i], q0[2][i], w0 / w0.sum())
+        tr = _stiff_flow(tgt, init, objective, weights, s.pc_flow_t_max)
+        out["max_weight"].append(tr.diagnostics["max_weight"])
+        out["coverage"].append(tr.diagnostics["coverage"])
+        out["density_coverage"].append(_flow_density_coverage(tr))
+    return out
+
+
+def _dominant_weight(n_modes: int) -> float:
+    """Max weight that marks a collapse: above (M + 1) / 2M some target mode must hold less
+    than half its weight rho = 1/M (components sitting on modes); 1/2 for a single mode."""
+    return (n_modes + 1) / (2 * n_modes) if n_modes > 1 else 0.5
+
+
+def _pc_agree(key: str, flow: float, sim: float, n_modes: int) -> bool:
+    """Same qualitative outcome: both above or both below the dominant weight; coverage
+    within one mode (M > 1) or within a quarter of the circle (density coverage, M = 1)."""
+    if not math.isfinite(flow):
+        return True
+    if key == "max_weight":
+        cut = _dominant_weight(n_modes)
+        return (flow > cut) == (sim > cut)
+    return abs(flow - sim) <= (1.0 if n_modes > 1 else 0.25)
+
+
+def _mean_sem(vals) -> tuple:
+    vals = np.asarray(vals, float)
+    return float(vals.mean()), (float(vals.std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else 0.0)
+
+
+def _pc_plan(s: Settings) -> list:
+    """[(shape, loss)] to train, in order; ValueError for an unknown shape or loss."""
+    from .sim import pointcloud, pointnet
+
+    plan = []
+    for shape in s.pc_shapes:
+        if shape not in pointcloud.SHAPES:
+            raise ValueError(f"pc_shapes: must be among {pointcloud.SHAPES}, got {shape!r}")
+        losses = tuple(s.pc_losses.get(shape, ()))
+        if not losses or not set(losses) <= set(pointnet.LOSSES):
+            raise ValueError(f"pc_losses[{shape!r}]: need one or more of {tuple(pointnet.LOSSES)}, "
+                             f"got {losses!r}")
+        plan += [(shape, loss) for loss in losses]
+    return plan
+
+
+def _pc_rows(ctx: Context, shape: str, loss: str):
+    """Train, run the flows, and append the three rows of one shape and loss."""
+    from .sim import pointcloud, pointnet
+
     s = ctx.settings
-    for loss, (objective, weights) in pointnet.LOSSES.items():
-        finals, first = [], None
-        for seed in range(s.pc_seeds):
-            cfg = pointnet.PointCloudConfig(loss=loss, steps=s.pc_steps, batch_size=s.pc_batch,
-                                            n_points=s.pc_points, widths=s.pc_widths, head=s.pc_head,
-                                            eval_every=max(s.pc_steps // 5, 1), n_heldout=s.pc_heldout,
-                                            seed=s.seed + 100 * seed)
-            out = pointnet.train(cfg, device=ctx.device)
-            finals.append(out["final"])
-            if first is None:
-                first = out
-        # per-sample flows from the network's initial predictions (seed 0) on held-out samples
-        q0 = first["initial"]["q"]
-        p = first["heldout_target"]
-        fmax, fcov = [], []
-        for i in range(s.pc_flow_samples):
-            tgt = VonMisesMixture(p[1][i], p[2][i], np.exp(p[0][i]))
-            w0 = np.exp(q0[0][i]) if weights == "trainable" else np.full(q0[0].shape[-1], 1 / q0[0].shape[-1])
-            init = VonMisesMixture(q0[1][i], q0[2][i], w0 / w0.sum())
-            tr = _stiff_flow(tgt, init, objective, weights, s.pc_flow_t_max)
-            fmax.append(tr.diagnostics["max_weight"])
-            fcov.append(tr.diagnostics["coverage"])
-        for key, fvals in (("max_weight", fmax), ("coverage", fcov)):
-            vals = np.array([f[key] for f in finals])
-            sem = vals.std(ddof=1) / math.sqrt(vals.size) if vals.size > 1 else 0.0
-            fv = float(np.mean(fvals))
-            # same qualitative outcome: one dominant weight (> 1/2) or not; coverage within one mode
-            agree = ((fv > 0.5) == (vals.mean() > 0.5)) if key == "max_weight" else abs(fv - vals.mean()) <= 1.0
-            ctx.rows.append(Row(f"pointcloud box {loss}: final {key}", fv, vals.mean(), sem, bool(agree),
-                                required=False, note=PC_NOTES[loss]))
-        vals = np.array([f["reverse_kl"] for f in finals])
-        ctx.rows.append(Row(f"pointcloud box {loss}: held-out KL(q||p) (flow: n/a)", float("nan"),
-                            vals.mean(), vals.std(ddof=1) / math.sqrt(vals.size) if vals.size > 1 else 0.0,
-                            True, required=False))
+    n_modes = pointcloud.SYMMETRY[shape]
+    cov_key = "coverage" if n_modes > 1 else "density_coverage"
+    objective, weights = pointnet.LOSSES[loss]
+    finals, first = _pc_train(s, shape, loss, ctx.device)
+    flows = _pc_flows(s, first, objective, weights)
+    note = PC_NOTES.get(shape, {}).get(loss, "") if flows is not None else NO_FLOW_NOTE
+    tag = f"pointcloud {shape} {loss}"
+    for key, src in (("max_weight", "max_weight"), ("coverage", cov_key)):
+        mean, sem = _mean_sem([f[src] for f in finals])
+        fv = float(np.mean(flows[src])) if flows is not None else float("nan")
+        ctx.rows.append(Row(f"{tag}: final {key}", fv, mean, sem, _pc_agree(key, fv, mean, n_modes),
+                            required=False, note=note))
+    mean, sem = _mean_sem([f["reverse_kl"] for f in finals])
+    ctx.rows.append(Row(f"{tag}: held-out KL(q||p) (flow: n/a)", float("nan"), mean, sem, True,
+                        required=False))
+
+
+def compare_pointcloud(ctx: Context):
+    """Rows per shape and loss: final max weight and coverage of the trained networks (mean ±
+    SE over seeds) beside the mean over held-out samples of the per-sample flow, and the
+    networks' held-out KL(q||p). For the cylinder (one near-uniform mode, whose mode
+    coverage is always 1) coverage is the density coverage, a fraction of the circle."""
+    for shape, loss in _pc_plan(ctx.settings):
+        _pc_rows(ctx, shape, loss)
 
 
 # ----------------------------------------------------------------------------- driver

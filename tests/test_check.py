@@ -56,3 +56,44 @@ def test_cuda_without_gpu_exit_2():
         pytest.skip("a GPU is present")
     res = _run("--device", "cuda", "--only", "rk4", timeout=120)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_pointcloud_settings_cover_every_shape():
+    from flowsim.check import Settings
+    from flowsim.sim import pointcloud, pointnet
+
+    full, fast = Settings(), Settings.fast_settings()
+    assert set(full.pc_shapes) == {"box", "rectangle", "cylinder"} == set(pointcloud.SHAPES)
+    assert fast.pc_shapes == ("box",)
+    assert full.pc_losses["box"] == tuple(pointnet.LOSSES)
+    for shape in full.pc_shapes:
+        assert {"matched", "matched_fixed"} <= set(full.pc_losses[shape]) <= set(pointnet.LOSSES)
+
+
+def test_pointcloud_section_runs_rectangle_and_cylinder_with_bounded_rows():
+    import torch
+
+    from flowsim.check import Context, Settings, compare_pointcloud
+
+    s = Settings(pc_shapes=("rectangle", "cylinder"), pc_seeds=2, pc_steps=4, pc_batch=8, pc_points=32,
+                 pc_widths=(8, 16), pc_head=8, pc_flow_samples=2, pc_flow_t_max=50.0, pc_heldout=8,
+                 pc_losses={"rectangle": ("matched", "matched_fixed"), "cylinder": ("matched",)})
+    ctx = Context(s, torch.device("cpu"))
+    compare_pointcloud(ctx)
+    by = {r.name: r for r in ctx.rows}
+    assert len(by) == len(ctx.rows) == 3 * 3
+    for shape, n_modes, losses in (("rectangle", 2, ("matched", "matched_fixed")), ("cylinder", 1, ("matched",))):
+        for loss in losses:
+            w = by[f"pointcloud {shape} {loss}: final max_weight"]
+            cov = by[f"pointcloud {shape} {loss}: final coverage"]
+            assert not w.required and not cov.required and cov.note
+            for x in (w.flow, w.sim):
+                assert 0.25 - 1e-9 <= x <= 1.0 + 1e-9
+            for x in (cov.flow, cov.sim):
+                assert 0.0 <= x <= n_modes
+            assert by[f"pointcloud {shape} {loss}: held-out KL(q||p) (flow: n/a)"].sim >= 0
+    assert by["pointcloud rectangle matched_fixed: final max_weight"].sim == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="pc_shapes"):
+        compare_pointcloud(Context(Settings(pc_shapes=("sphere",)), torch.device("cpu")))
+    with pytest.raises(ValueError, match="pc_losses"):
+        compare_pointcloud(Context(Settings(pc_losses={"box": ("nll",)}), torch.device("cpu")))

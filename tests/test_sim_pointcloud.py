@@ -68,3 +68,34 @@ def test_fixed_loss_reports_uniform_weights():
                                     head=8, n_heldout=8, eval_every=3)
     out = pointnet.train(cfg, device="cpu")
     assert out["final"]["max_weight"] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("shape, n_modes", [("rectangle", 2), ("cylinder", 1)])
+def test_fewer_target_modes_than_heads_train_and_report_bounded_diagnostics(shape, n_modes):
+    cfg = pointnet.PointCloudConfig(shape=shape, loss="matched", steps=4, batch_size=8, n_points=32,
+                                    widths=(8, 16), head=8, n_heldout=8, eval_every=2)
+    out = pointnet.train(cfg, device="cpu")
+    logw, mu, kappa = out["final"]["q"]
+    assert logw.shape == mu.shape == kappa.shape == (8, 4)
+    assert all(t.shape == (8, n_modes) for t in out["heldout_target"])
+    np.testing.assert_allclose(np.exp(logw).sum(-1), 1.0, atol=1e-6)
+    h = out["history"]
+    assert list(h["step"]) == [0, 2, 4]
+    assert np.all((h["coverage"] >= 0) & (h["coverage"] <= n_modes))
+    assert np.all((h["density_coverage"] >= 0) & (h["density_coverage"] <= 1))
+    assert np.all((h["min_weight"] <= 0.25 + 1e-9) & (h["max_weight"] >= 0.25 - 1e-9))
+    assert np.all(np.isfinite(h["matched"])) and np.all(h["reverse_kl"] >= -1e-9)
+    if n_modes == 1:
+        assert np.all(h["coverage"] == 1)        # one mode holds all of q's mass: uninformative
+
+
+def test_density_coverage_of_a_peak_against_the_uniform_target():
+    kappa, n = 20.0, 4096
+    q = (torch.zeros(1, 1, dtype=torch.float64), torch.zeros(1, 1, dtype=torch.float64),
+         torch.full((1, 1), kappa, dtype=torch.float64))
+    p = P.target("cylinder", torch.zeros(1, dtype=torch.float64), 50.0)
+    # q >= p/2 = 1/(4 pi)  <=>  cos(theta) >= 1 + log(i0e(kappa) / 2) / kappa
+    half_width = math.acos(1.0 + math.log(float(torch.special.i0e(torch.tensor(kappa))) / 2) / kappa)
+    got = float(pointnet.density_coverage(q, p, n)[0])
+    assert got == pytest.approx(half_width / math.pi, abs=2.0 / n)
+    assert float(pointnet.density_coverage(p, p, n)[0]) == 1.0

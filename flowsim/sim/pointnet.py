@@ -13,11 +13,16 @@ prediction q(x) and its ground truth p(yaw), averaged over the batch):
     reverse_kl       exact KL(q || p) by quadrature
     forward_kl       exact KL(p || q) by quadrature
 
-Matching is per sample by enumerating permutations (rectangular when K != M).
+The shape (flowsim.sim.pointcloud: box, rectangle, cylinder) sets the target's number
+of modes M = 4, 2, 1; the network always predicts K = `n_components` components.
+Matching is per sample by enumerating permutations (rectangular when K != M: only
+min(K, M) components are matched, the others get no gradient from the matched losses).
 Training: Adam (default, as in the study) or plain SGD; every draw from one
 torch.Generator seeded by `seed`. Evaluated on a held-out set drawn from its own
-seed: mean max/min weight, mean coverage, fraction collapsed (flowsim.diagnostics),
-matched loss (predicted weights) and exact mixture KLs.
+seed: mean max/min weight, mean coverage (modes j with M_j >= rho_j / 2, so at most M),
+fraction collapsed (flowsim.diagnostics), density coverage (fraction of the circle
+where q >= p / 2; the informative one for the cylinder's single near-uniform mode,
+whose mode coverage is always 1), matched loss (predicted weights) and exact mixture KLs.
 """
 from __future__ import annotations
 
@@ -95,6 +100,17 @@ class PointCloudConfig:
     heldout_seed: int = 12345
 
 
+def density_coverage(q, p, n: int):
+    """Fraction of the n trapezoid nodes where q(theta) >= p(theta) / 2, shape (...).
+
+    The continuum version of mode coverage: a uniform target is a mode at every angle,
+    and each is covered when q holds at least half of its density there."""
+    theta = V.grid(n, q[1].dtype, q[1].device)
+    lq = V.mixture_log_pdf(theta, *q)
+    lp = V.mixture_log_pdf(theta, *p)
+    return (lq >= lp - math.log(2.0)).to(q[1].dtype).mean(-1)
+
+
 def evaluate(model, pts, p, weights="trainable") -> dict:
     """Held-out observables: per-sample q, then means of the diagnostics over samples.
 
@@ -108,7 +124,8 @@ def evaluate(model, pts, p, weights="trainable") -> dict:
         matched = V.objective("matched", q, p, n=n)
         rev = V.mixture_kl(q, p, n)
         fwd = V.mixture_kl(p, q, n)
-        mass, nearest, dist = V.mode_observables(q, p, n)
+        mass, _, _ = V.mode_observables(q, p, n)
+        dens = density_coverage(q, p, n)
     w = torch.exp(q[0]).cpu().numpy()
     mass = mass.cpu().numpy()
     rho = np.exp(p[0][0].cpu().numpy())
@@ -116,6 +133,7 @@ def evaluate(model, pts, p, weights="trainable") -> dict:
     return {
         "max_weight": float(w.max(-1).mean()), "min_weight": float(w.min(-1).mean()),
         "coverage": float(cov.mean()), "collapsed": float((cov < mass.shape[-1]).mean()),
+        "density_coverage": float(dens.mean()),
         "mode_weight_error": float(diagnostics.mode_weight_error(mass, rho).mean()),
         "matched": float(matched.mean()), "reverse_kl": float(rev.mean()),
         "forward_kl": float(fwd.mean()), "kappa_mean": float(q[2].mean()),
@@ -127,6 +145,8 @@ def train(cfg: PointCloudConfig, device=None) -> dict:
     """Train one network; returns {'history': {step: [...], key: [...]}, 'final': evaluate(...)}."""
     if cfg.loss not in LOSSES:
         raise ValueError(f"loss: must be one of {tuple(LOSSES)}, got {cfg.loss!r}")
+    if cfg.shape not in pointcloud.SHAPES:
+        raise ValueError(f"shape: must be one of {pointcloud.SHAPES}, got {cfg.shape!r}")
     device = device if isinstance(device, torch.device) else pick_device(device)
     torch.manual_seed(cfg.seed)                      # network initialisation
     model = PointNet(cfg.n_components, cfg.widths, cfg.head).to(device)
@@ -141,8 +161,8 @@ def train(cfg: PointCloudConfig, device=None) -> dict:
     else:
         raise ValueError(f"optimizer: must be 'adam' or 'sgd', got {cfg.optimizer!r}")
     history = {"step": []}
-    keys = ("max_weight", "min_weight", "coverage", "collapsed", "matched", "reverse_kl",
-            "forward_kl", "train_loss")
+    keys = ("max_weight", "min_weight", "coverage", "collapsed", "density_coverage", "matched",
+            "reverse_kl", "forward_kl", "train_loss")
     for key in keys:
         history[key] = []
     weights = LOSSES[cfg.loss][1]
