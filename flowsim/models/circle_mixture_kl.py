@@ -106,18 +106,20 @@ def _mixture_kl_loss(y, p, out, direction):
     kap = np.exp(y[2 * k:3 * k])
     log_w = z - logsumexp(z)
     h = 2.0 * np.pi / n
+    w = np.exp(log_w)
+    cm = np.cos(y[k:2 * k])
+    sm = np.sin(y[k:2 * k])
+    norm_w = np.empty(k)                     # W_k
     e = np.empty((k, n))
     q = np.zeros(n)
     for i in range(k):
-        cm = math.cos(y[k + i])
-        sm = math.sin(y[k + i])
         ki = kap[i]
-        wi = math.exp(log_w[i]) / (2.0 * np.pi * i0e(ki))
+        norm_w[i] = w[i] / (2.0 * np.pi * i0e(ki))
         ei = e[i]
         for t in range(n):
-            x = exp_simd(ki * (cos_t[t] * cm + sin_t[t] * sm - 1.0))
+            x = exp_simd(ki * (cos_t[t] * cm[i] + sin_t[t] * sm[i] - 1.0))
             ei[t] = x
-            q[t] += wi * x
+            q[t] += norm_w[i] * x
     qmin = np.inf
     for t in range(n):
         qmin = min(qmin, q[t])
@@ -125,38 +127,35 @@ def _mixture_kl_loss(y, p, out, direction):
         return _mixture_kl_loss_lse(y, p, out, direction)
     g = np.empty(n)
     value = 0.0
+    s_q = 0.0                                # Σ_n g_n q_n, shared by every component
     if direction == REVERSE:
         for t in range(n):
             lq = log_simd(q[t])
             value += q[t] * (lq - log_p[t])
             g[t] = lq - log_p[t] + 1.0
+            s_q += g[t] * q[t]
         sign = -h
     else:
         for t in range(n):
             pt = exp_simd(log_p[t])
             value += pt * (log_p[t] - log_simd(q[t]))
             g[t] = pt / q[t]
+            s_q += pt
         sign = h
     for i in range(k):
-        cm = math.cos(y[k + i])
-        sm = math.sin(y[k + i])
-        ki = kap[i]
-        wi = math.exp(log_w[i])
         ei = e[i]
         s_sin = 0.0
         s_cos = 0.0
         s_e = 0.0
-        s_q = 0.0
         for t in range(n):
             ge = g[t] * ei[t]
-            s_sin += ge * (sin_t[t] * cm - cos_t[t] * sm)
-            s_cos += ge * (cos_t[t] * cm + sin_t[t] * sm)
+            s_sin += ge * (sin_t[t] * cm[i] - cos_t[t] * sm[i])
+            s_cos += ge * (cos_t[t] * cm[i] + sin_t[t] * sm[i])
             s_e += ge
-            s_q += g[t] * q[t]
-        wn = sign * wi / (2.0 * np.pi * i0e(ki))
-        out[k + i] = wn * ki * s_sin
-        out[2 * k + i] = wn * ki * (s_cos - bessel_ratio(ki) * s_e)
-        out[i] = (wn * s_e - sign * wi * s_q) if trainable else 0.0
+        wn = sign * norm_w[i]
+        out[k + i] = wn * kap[i] * s_sin
+        out[2 * k + i] = wn * kap[i] * (s_cos - bessel_ratio(kap[i]) * s_e)
+        out[i] = (wn * s_e - sign * w[i] * s_q) if trainable else 0.0
     return h * value
 
 
