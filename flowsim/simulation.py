@@ -51,8 +51,10 @@ def simulate(target, init, *, objective, weights="trainable", t_max, t_eval=None
     """Integrate the gradient flow dy/dt = -grad L of `objective` from `init` toward `target`.
 
     backend "scipy" calls solve_ivp (RK45) on the compiled RHS; "numba" runs the
-    compiled Dormand–Prince integrator (or fixed-step `method="rk4"|"euler"` with
-    step `dt`, the small-step limit of gradient descent at learning rate dt).
+    compiled Dormand–Prince integrator, or `method="auto"` (Dormand–Prince until its
+    steps are held by stiffness, then Radau IIA), `"radau5"`, or fixed-step
+    `method="rk4"|"euler"` with step `dt` (the small-step limit of gradient descent at
+    learning rate dt).
     """
     check_positive("t_max", t_max)
     check_positive("rtol", rtol)

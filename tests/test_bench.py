@@ -114,6 +114,10 @@ def test_bench_cli_quick_json():
         assert row["max_abs_diff"] is not None and math.isfinite(row["max_abs_diff"])
     assert SWEEP_KEYS <= set(res["sweep"]), SWEEP_KEYS - set(res["sweep"])
     assert res["sweep"]["points"] >= 2 and res["sweep"]["seconds_all"] > 0
+    auto = res["sweep"]["auto"]
+    assert auto["status_ok"] == res["sweep"]["points"]
+    assert auto["max_weight_diff_vs_dopri5"] < 1e-6 and auto["max_abs_diff_vs_dopri5"] < 1e-4
+    assert auto["rhs_evals_per_point"] < res["sweep"]["rhs_evals_per_point"]
     if res["sweep"]["diffrax_points_per_s"] is None:
         assert res["sweep"]["speedup_vs_diffrax"] is None
         assert res["sweep"]["diffrax"]["available"] is False

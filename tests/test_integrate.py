@@ -277,7 +277,8 @@ def test_scipy_reference_validation():
 
 
 def test_method_codes():
-    assert METHOD_CODES == {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3}
+    assert METHOD_CODES == {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3,
+                            "radau5": 4, "auto": 5}
 
 
 # --------------------------------------------------------------------- disk cache

@@ -2,8 +2,9 @@
 
 Every figure measured in this one run, on this machine (see flowsim.bench):
 trajectories per model (numba vs scipy RK45 with a numpy RHS and with the njit RHS),
-sweep throughput of the Gaussian two-mode trainable-weight flow (1 thread, all
-threads, with settle_tol, and diffrax when installed), cold and warm start.
+sweep throughput of the Gaussian two-mode trainable-weight flow (DOPRI5 on 1 thread,
+all threads and with settle_tol; method "auto" on all threads, with and without
+settle_tol; diffrax when installed), cold and warm start.
 --json prints one JSON object; otherwise a markdown table.
 """
 from __future__ import annotations
@@ -74,6 +75,9 @@ def run(quick=False, points=None, diffrax=True, sections=SECTIONS, log=None) -> 
             sw["speedup_vs_diffrax"] = sw["points_per_s"] / dx["points_per_s"]
             sw["speedup_vs_diffrax_settle"] = sw["points_per_s_settle"] / dx["points_per_s"]
             sw["speedup_vs_diffrax_cpu"] = dx["cpu_s"] / sw["cpu_s_all"]
+            sw["auto"]["speedup_vs_diffrax"] = sw["auto"]["points_per_s"] / dx["points_per_s"]
+            sw["auto"]["speedup_vs_diffrax_settle"] = (sw["auto"]["points_per_s_settle"]
+                                                       / dx["points_per_s"])
         else:
             sw["diffrax_points_per_s"] = None
             sw["speedup_vs_diffrax"] = None

@@ -5,7 +5,10 @@ The points are those of studies/quickstart.toml scaled up: reverse KL, Λ = 16, 
 2, 8, 32, 128, 512; solver rtol 1e-7, atol 1e-9, t_max 1000, 61 log-spaced saved
 times. All points go through `make_batch_solver(rhs)` (numba prange, each point its own
 adaptive loop), timed warm on 1 thread and on all threads (numba.set_num_threads), and
-once more on all threads with `settle_tol` (each point stops once max|dy/dt| < tol).
+once more on all threads with `settle_tol` (each point stops once max|dy/dt| < tol): all
+with DOPRI5, the method the diffrax peer runs. Then twice more on all threads with method
+"auto" (DOPRI5 until the steps are held by stiffness, then Radau IIA; the method of
+studies/quickstart.toml), without and with `settle_tol`, compared with the DOPRI5 run.
 Wall seconds give the throughput; CPU seconds (summed over threads) are reported beside
 them, since on a shared machine wall time also counts other processes' time slices.
 """
@@ -18,7 +21,7 @@ import numba
 import numpy as np
 
 from ..gaussian import DEFAULT_N_GH
-from ..integrate import make_batch_solver
+from ..integrate import METHOD_CODES, make_batch_solver
 from ..models import gaussian_two_mode as two
 from ..simulation import log_times
 
@@ -55,7 +58,11 @@ def sweep_points(n_points, seed=0, n_gh=N_GH, train_var=False):
 LAST_CPU = [0.0]          # CPU seconds (all threads) of the latest run_batch
 
 
-def run_batch(Y0, Pm, t_eval, settle_tol=0.0, threads=None, rhs=None):
+METHOD_DOPRI5 = METHOD_CODES["dopri5"]
+METHOD_AUTO = METHOD_CODES["auto"]
+
+
+def run_batch(Y0, Pm, t_eval, settle_tol=0.0, threads=None, rhs=None, method=METHOD_DOPRI5):
     """Wall seconds, final states, status, n_rhs of one warm batch solve (its CPU
     seconds, summed over threads, are left in LAST_CPU[0])."""
     solve_batch = make_batch_solver(rhs if rhs is not None else two.rhs)
@@ -70,7 +77,7 @@ def run_batch(Y0, Pm, t_eval, settle_tol=0.0, threads=None, rhs=None):
     try:
         c0 = time.process_time()
         t0 = time.perf_counter()
-        solve_batch(Y0, Pm, t_eval, T_MAX, RTOL, ATOL, 0.0, 10**6, 0, 0.0, settle_tol,
+        solve_batch(Y0, Pm, t_eval, T_MAX, RTOL, ATOL, 0.0, 10**6, method, 0.0, settle_tol,
                     out, status, n_steps, n_rhs)
         dt = time.perf_counter() - t0
         cpu = time.process_time() - c0
@@ -85,6 +92,7 @@ def run(n_points=10_000, quick=False) -> dict:
     t_eval = log_times(T_MAX)
     run_batch(Y0[:4], Pm[:4], t_eval)                   # compile / load from cache
     run_batch(Y0[:4], Pm[:4], t_eval, settle_tol=SETTLE_TOL)
+    run_batch(Y0[:4], Pm[:4], t_eval, method=METHOD_AUTO)
     n_all = numba.config.NUMBA_NUM_THREADS
     s1, y1, st1, nr1 = run_batch(Y0, Pm, t_eval, threads=1)
     c1 = LAST_CPU[0]
@@ -94,6 +102,7 @@ def run(n_points=10_000, quick=False) -> dict:
     cs = LAST_CPU[0]
     w_full = _weights(ya)
     w_settle = _weights(ys)
+    auto = _auto_runs(Y0, Pm, t_eval, n_all, ya, w_full)
     return {
         "points": int(n_points),
         "t_max": T_MAX,
@@ -115,7 +124,33 @@ def run(n_points=10_000, quick=False) -> dict:
         "status_ok": int(np.sum(sta == 0)),
         "same_1_vs_all": bool(np.array_equal(y1, ya, equal_nan=True)),
         **stability_bound(ya, Pm, nra),
+        "auto": auto,
         "_final_states": ya,
+    }
+
+
+def _auto_runs(Y0, Pm, t_eval, n_all, y_dopri5, w_dopri5) -> dict:
+    """Method "auto" on all threads, without and with settle_tol, against the DOPRI5 run."""
+    n_points = Y0.shape[0]
+    sa, ya, sta, nra = run_batch(Y0, Pm, t_eval, threads=n_all, method=METHOD_AUTO)
+    ca = LAST_CPU[0]
+    ss, ys, sts, nrs = run_batch(Y0, Pm, t_eval, threads=n_all, settle_tol=SETTLE_TOL,
+                                 method=METHOD_AUTO)
+    cs = LAST_CPU[0]
+    return {
+        "method": "auto",
+        "seconds_all": sa,
+        "cpu_s_all": ca,
+        "points_per_s": n_points / sa,
+        "rhs_evals_per_point": float(np.mean(nra)),
+        "seconds_all_settle": ss,
+        "cpu_s_all_settle": cs,
+        "points_per_s_settle": n_points / ss,
+        "rhs_evals_per_point_settle": float(np.mean(nrs)),
+        "status_ok": int(np.sum(sta == 0)),
+        "max_abs_diff_vs_dopri5": float(np.nanmax(np.abs(ya - y_dopri5))),
+        "max_weight_diff_vs_dopri5": float(np.nanmax(np.abs(_weights(ya) - w_dopri5))),
+        "settle_max_weight_diff_vs_dopri5": float(np.nanmax(np.abs(_weights(ys) - w_dopri5))),
     }
 
 

@@ -38,11 +38,20 @@ def targets(result) -> list:
         scale = 10_000 / pts
         est = sw["seconds_all"] * scale
         note = "" if pts == 10_000 else f" ({sw['seconds_all']:.1f} s for {pts} points, scaled)"
-        rows.append((f"sweep of 10,000 points < {TARGETS['sweep_seconds_all']:g} s on all cores",
+        rows.append((f"sweep of 10,000 points < {TARGETS['sweep_seconds_all']:g} s on all cores, DOPRI5",
                      f"{est:.1f} s{note}", est < TARGETS["sweep_seconds_all"]))
         if sw.get("seconds_all_settle") is not None:
             est_s = sw["seconds_all_settle"] * scale
-            rows.append(("  … with settle_tol", f"{est_s:.1f} s", est_s < TARGETS["sweep_seconds_all"]))
+            rows.append(("  … DOPRI5 with settle_tol", f"{est_s:.1f} s",
+                         est_s < TARGETS["sweep_seconds_all"]))
+        au = sw.get("auto") or {}
+        if au.get("seconds_all") is not None:
+            est_a = au["seconds_all"] * scale
+            rows.append(("  … method auto (DOPRI5, then Radau IIA once stiff)", f"{est_a:.1f} s",
+                         est_a < TARGETS["sweep_seconds_all"]))
+            est_as = au["seconds_all_settle"] * scale
+            rows.append(("  … method auto with settle_tol", f"{est_as:.1f} s",
+                         est_as < TARGETS["sweep_seconds_all"]))
         sc = sw.get("scaling_1_to_all")
         rows.append((f"≥ {TARGETS['scaling_1_to_all']:g}× from 1 core to all "
                      f"({sw.get('threads_all', '?')})", _f(sc, ".2f") + "×",
@@ -88,6 +97,13 @@ def render(result) -> str:
                          f"| {_f(sw.get('cpu_s_all_settle'), '.2f')} "
                          f"| {sw['points_per_s_settle']:.1f} "
                          f"| {_f(sw.get('rhs_evals_per_point_settle'), '.0f')} |")
+        au = sw.get("auto") or {}
+        if au.get("seconds_all") is not None:
+            for sfx, label in (("", ""), ("_settle", f", settle_tol {sw.get('settle_tol'):g}")):
+                lines.append(f"| numba, method auto, {sw.get('threads_all', 'all')} threads{label} "
+                             f"| {au['seconds_all' + sfx]:.2f} | {_f(au.get('cpu_s_all' + sfx), '.2f')} "
+                             f"| {au['points_per_s' + sfx]:.1f} "
+                             f"| {_f(au.get('rhs_evals_per_point' + sfx), '.0f')} |")
         dx = sw.get("diffrax") or {}
         if dx.get("available"):
             lines.append(f"| diffrax (jax {dx.get('jax', '')}) vmap Dopri5 | {dx['seconds']:.2f} "
@@ -102,6 +118,15 @@ def render(result) -> str:
                      f"{_f(sw.get('speedup_vs_diffrax_cpu'), '.2f')}× by CPU time, "
                      f"{_f(sw.get('speedup_vs_diffrax_settle'), '.2f')}× with settle_tol; "
                      f"1 → all threads: {_f(sw.get('scaling_1_to_all'), '.2f')}×")
+        if au.get("seconds_all") is not None:
+            lines.append("")
+            lines.append(f"method auto against DOPRI5: largest final-state difference "
+                         f"{au['max_abs_diff_vs_dopri5']:.1e}, largest weight difference "
+                         f"{au['max_weight_diff_vs_dopri5']:.1e} "
+                         f"({au['settle_max_weight_diff_vs_dopri5']:.1e} with settle_tol); "
+                         f"{au['status_ok']} of {sw['points']} points ok; vs diffrax Dopri5: "
+                         f"{_f(au.get('speedup_vs_diffrax'), '.2f')}× "
+                         f"({_f(au.get('speedup_vs_diffrax_settle'), '.2f')}× with settle_tol)")
         if sw.get("steps_over_stability_minimum") is not None:
             lo, hi = sw["stiffest_eigenvalue_range"]
             lines.append("")

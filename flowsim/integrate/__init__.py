@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .solver import METHOD_CODES, make_batch_solver, make_solver
+from .solver import ADAPTIVE_METHODS, METHOD_CODES, make_batch_solver, make_solver
 from .status import (INVALID, MAX_STEPS, NON_FINITE, OK, SETTLED, STATUS_NAMES,
                      STEP_UNDERFLOW, is_success, status_name)
 from .tableaus import DOPRI5, EULER, RK4, TABLEAUS, Tableau
@@ -73,8 +73,10 @@ def integrate(rhs, y0, p, t_eval, t_max=None, method="dopri5", rtol=1e-8, atol=1
               dt=None, max_steps=10**6, settle_tol=0.0) -> Solution:
     """Integrate y' = rhs(t, y, p) from t = 0 and return the states at t_eval.
 
-    method: "dopri5" (adaptive; `dt`, if given, is the first step, else chosen
-    automatically), "rk4", "euler", "dopri5_fixed" (fixed step `dt`, required).
+    method: "dopri5", "radau5" (Radau IIA, for stiff flows) or "auto" (DOPRI5 until its
+    steps are held by stiffness, then Radau IIA) are adaptive: `dt`, if given, is the
+    first step, else chosen automatically; "rk4", "euler", "dopri5_fixed" take the
+    fixed step `dt` (required).
     t_eval: sorted, >= 0; t_max (default t_eval[-1]) may extend the run past it.
     settle_tol > 0 stops early once max|dy/dt| < settle_tol (status SETTLED).
     Raises ValueError naming the field for bad input; integration failures are
@@ -103,7 +105,7 @@ def integrate(rhs, y0, p, t_eval, t_max=None, method="dopri5", rtol=1e-8, atol=1
             raise ValueError(f"t_max: {t_max!r} is before the last t_eval {float(t_eval[-1])!r}")
     rtol = _positive("rtol", rtol)
     atol = _positive("atol", atol)
-    if code == 0:
+    if method in ADAPTIVE_METHODS:
         h0 = 0.0 if dt is None else _positive("dt", dt)
         fixed_dt = 0.0
     else:

@@ -51,6 +51,16 @@ ERR_PREV0 = 1e-4       # Hairer's FACOLD start value
 UNDERFLOW = 1e-14      # step < 1e-14·|t| -> STEP_UNDERFLOW
 SNAP = 1e-9            # fixed step: stretch onto a t_eval point within 1e-9·dt
 
+# Stiffness test of method "auto": every STIFF_CHECK_EVERY accepted DOPRI5 steps, unless
+# the step grew by more than STIFF_GROWTH since the last test (a transient or a slow
+# phase that DOPRI5 follows well), the Jacobian's spectral radius ρ is computed; h ρ >
+# STIFF_HRHO means the step is held by stability (DOPRI5's stability interval on the
+# negative real axis ends at 3.31, HNW II §IV.2), and the run continues in Radau IIA
+# with that Jacobian.
+STIFF_CHECK_EVERY = 25
+STIFF_GROWTH = 1.5
+STIFF_HRHO = 2.5
+
 OK, MAX_STEPS, UNDER, NONFIN, SETTLED, INVALID = (
     _st.OK, _st.MAX_STEPS, _st.STEP_UNDERFLOW, _st.NON_FINITE, _st.SETTLED, _st.INVALID)
 
@@ -162,7 +172,7 @@ def check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt, settl
     T = t_eval.shape[0]
     if out.shape[0] != T or out.shape[1] != n:
         return False
-    if method < 0 or method > 3:
+    if method < 0 or method > 5:
         return False
     if not np.isfinite(t_max) or max_steps < 0 or not (settle_tol >= 0.0):
         return False
@@ -171,7 +181,7 @@ def check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt, settl
             return False
         if k > 0 and t_eval[k] < t_eval[k - 1]:
             return False
-    if method == 0:
+    if method == 0 or method >= 4:
         if not (rtol > 0.0) or not (atol > 0.0) or not np.isfinite(rtol) or not np.isfinite(atol):
             return False
     else:
@@ -187,3 +197,16 @@ def pi_factor(err, err_prev):
         return FAC_MAX
     fac = SAFETY * err ** (-BETA1) * err_prev ** BETA2
     return min(FAC_MAX, max(FAC_MIN, fac))
+
+
+
+@numba.njit(cache=True)
+def spectral_radius(J):
+    """max |λ| over the eigenvalues of the square matrix J (LAPACK geev)."""
+    if not np.all(np.isfinite(J)):
+        return np.inf
+    ev = np.linalg.eigvals(J.astype(np.complex128))     # a real geev may not return complex pairs in numba
+    r = 0.0
+    for k in range(ev.shape[0]):
+        r = max(r, abs(ev[k]))
+    return r

@@ -48,11 +48,13 @@ import numpy as np
 from numba.core.dispatcher import Dispatcher
 
 from . import kernels as _k
+from . import radau as _radau
 from .cache import pin_uuids, stable_label
 
 __all__ = ["make_solver", "make_batch_solver", "METHOD_CODES"]
 
-METHOD_CODES = {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3}
+METHOD_CODES = {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3, "radau5": 4, "auto": 5}
+ADAPTIVE_METHODS = ("dopri5", "radau5", "auto")
 
 # ---------------------------------------------------------------------------
 # the factory
@@ -76,10 +78,14 @@ def _build(rhs):
     # edit to kernels.py or tableaus.py invalidates the cached solvers (module
     # globals from other files would not: numba stamps only this file).
     (all_finite, check_args, combine, copy_into, dense_dopri5, error_estimate,
-     error_norm, fill_nan, fill_rows, max_abs, pi_factor) = (
+     error_norm, fill_nan, fill_rows, max_abs, pi_factor, spectral_radius) = (
         _k.all_finite, _k.check_args, _k.combine, _k.copy_into, _k.dense_dopri5,
         _k.error_estimate, _k.error_norm, _k.fill_nan, _k.fill_rows, _k.max_abs,
-        _k.pi_factor)
+        _k.pi_factor, _k.spectral_radius)
+    STIFF_CHECK_EVERY, STIFF_GROWTH, STIFF_HRHO = (
+        _k.STIFF_CHECK_EVERY, _k.STIFF_GROWTH, _k.STIFF_HRHO)
+    radau_jacobian, radau_newton, radau_run = _radau.build(rhs, cache)
+    RADAU_ORDER = 3       # order of Radau IIA's error estimate (first step, HINIT)
     TAB_A, TAB_B, TAB_C, TAB_E, TAB_STAGES, TAB_FSAL = (
         _k.TAB_A, _k.TAB_B, _k.TAB_C, _k.TAB_E, _k.TAB_STAGES, _k.TAB_FSAL)
     (ORDER_ADAPTIVE, SAFETY, FAC_MIN, ERR_PREV0, UNDERFLOW, SNAP) = (
@@ -144,7 +150,7 @@ def _build(rhs):
             return INVALID, 0, 0, 0.0
         n = y0.shape[0]
         T = t_eval.shape[0]
-        tab = 0 if method == 3 else method
+        tab = 0 if method >= 3 else method
         A = TAB_A[tab]
         B = TAB_B[tab]
         C = TAB_C[tab]
@@ -182,8 +188,20 @@ def _build(rhs):
             return SETTLED, 0, n_rhs, t
 
         status = OK
-        if method == 0:
-            # ---------------- adaptive DOPRI5 ----------------
+        stiff = False
+        J = np.empty((n, n))
+        have_jac = False
+        if method == 4:
+            # ---------------- Radau IIA from the start ----------------
+            hmax = t_end - t
+            if h0 > 0.0:
+                h = min(h0, hmax)
+            else:
+                h = initial_step(t, y, K[0], p, rtol, atol, RADAU_ORDER, hmax, ytmp, err)
+                n_rhs += 1
+            stiff = True
+        elif method == 0 or method == 5:
+            # ---------------- adaptive DOPRI5 (method 5: until it is held by stiffness) ----
             hmax = t_end - t
             if h0 > 0.0:
                 h = min(h0, hmax)
@@ -193,6 +211,8 @@ def _build(rhs):
             err_prev = ERR_PREV0
             rejected_last = False
             nonfinite_last = False
+            since_check = 0
+            h_at_check = 0.0
             while t < t_end:
                 if n_steps >= max_steps:
                     status = MAX_STEPS
@@ -241,7 +261,20 @@ def _build(rhs):
                     if settle_tol > 0.0 and max_abs(K[0]) < settle_tol:
                         status = SETTLED
                         break
+                    if method == 5 and not last:
+                        since_check += 1
+                        if since_check >= STIFF_CHECK_EVERY:
+                            since_check = 0
+                            if h <= STIFF_GROWTH * h_at_check:
+                                radau_jacobian(t, y, K[0], p, J, ytmp, err)
+                                n_rhs += n
+                                have_jac = True
+                                if h * spectral_radius(J) > STIFF_HRHO:
+                                    stiff = True
+                            h_at_check = h
                     h = h * fac
+                    if stiff:
+                        break
                 else:
                     rejected_last = True
                     h = h * max(FAC_MIN, SAFETY * errn ** (-1.0 / ORDER_ADAPTIVE))
@@ -281,6 +314,11 @@ def _build(rhs):
                     status = SETTLED
                     break
 
+        if stiff and status == OK and t < t_end:
+            status, t, n_steps, nr, j = radau_run(t, y, K[0], h, J, have_jac, t_end, p, t_eval,
+                                                  j, rtol, atol, max_steps, n_steps,
+                                                  settle_tol, out_states)
+            n_rhs += nr
         if status == SETTLED:
             fill_rows(out_states, j, y)
         return status, n_steps, n_rhs, t
@@ -288,6 +326,9 @@ def _build(rhs):
     if tag is not None:
         pin_uuids(stages, f"{tag}#stages")
         pin_uuids(initial_step, f"{tag}#initial_step")
+        pin_uuids(radau_jacobian, f"{tag}#radau_jacobian")
+        pin_uuids(radau_newton, f"{tag}#radau_newton")
+        pin_uuids(radau_run, f"{tag}#radau_run")
         pin_uuids(solve, f"{tag}#solve")
     return solve
 

@@ -36,7 +36,7 @@ Derivation (notes/gmm_flow_reconstruction.md §3-4, generalised to tau, v, forwa
 (F5) G_j = -d/2 log(tau/v) - d/2 + log rho_j + P(log(rho_j'/rho_j) - Lambda/(2 tau), sqrt(Lambda/tau))
            + (|mu_j - nu_1|^2 + d tau)/(2v) - log w_1 - P(b_j, alpha_b).
 
-S, P, V are `flowsim.gaussian.logistic_normal` (error < 7e-13 for alpha up to 100, |beta| up
+S, P, V are `flowsim.gaussian.logistic_normal` (error < 7e-12 for alpha up to 100, |beta| up
 to 5000). Fixed weights / fixed variance: the corresponding derivatives are set to 0.
 Cost: `rhs` needs 4 expectations (reverse: h_1, h_2, a_1, a_2) or 2 (forward: b_1, b_2);
 V only when the variance is trained (R4) or for the forward repulsion (F2, F4), and the

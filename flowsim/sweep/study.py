@@ -25,7 +25,8 @@ import numpy as np
 
 FAMILIES = ("vonmises", "gaussian")
 WEIGHT_MODES = ("trainable", "fixed")
-METHODS = {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3}
+METHODS = {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3, "radau5": 4, "auto": 5}
+ADAPTIVE = ("dopri5", "radau5", "auto")
 
 # Allowed keys per section (None = free-form table passed through to the builder).
 STUDY_KEYS = {"name", "description", "family", "objective", "weights", "seed"}
@@ -284,7 +285,7 @@ def _check_solver(solver: dict):
     for key in ("max_steps", "per_decade", "decades"):
         if solver[key] is not None:
             _number(f"solver.{key}", solver[key], integer=True, positive=True)
-    if solver["method"] != "dopri5" and solver["dt"] <= 0:
+    if solver["method"] not in ADAPTIVE and solver["dt"] <= 0:
         _fail("solver.dt", f"required (> 0) for the fixed-step method {solver['method']!r}")
     if solver["t_eval"] is not None:
         t = solver["t_eval"]
