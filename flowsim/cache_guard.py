@@ -11,7 +11,8 @@ before anything is compiled. A source tree that does not change (an installed
 release) keeps its cache; editing any file recompiles every kernel once.
 
 Cache locations follow numba's: `__pycache__` beside each source file, or, when
-NUMBA_CACHE_DIR is set, the same relative tree under it. Unwritable locations are
+NUMBA_CACHE_DIR is set, the directory numba's locator derives from the source
+directory's path. Unwritable locations are
 skipped (numba then falls back to its user-wide cache, keyed the same way).
 """
 from __future__ import annotations
@@ -44,11 +45,16 @@ def fingerprint(package_dir: Path) -> str:
 
 
 def cache_dirs(package_dir: Path, cache_root: str | None) -> list:
-    """Where numba keeps the cache of each source directory of the package."""
+    """Where numba keeps the cache of each source directory of the package: its
+    `__pycache__`, or under NUMBA_CACHE_DIR the subdirectory numba's own
+    UserProvidedCacheLocator names (`<dir name>_<sha1 of the directory path>`)."""
     dirs = sorted({p.parent for p in package_dir.rglob("*.py")})
     if not cache_root:
         return [d / "__pycache__" for d in dirs]
-    return [Path(cache_root) / str(d.resolve()).lstrip(os.sep) for d in dirs]
+    from numba.core.caching import UserProvidedCacheLocator
+
+    return [Path(cache_root) / UserProvidedCacheLocator.get_suitable_cache_subpath(
+        str(d.resolve() / "__init__.py")) for d in dirs]
 
 
 def refresh(package_dir: Path | None = None, cache_root: str | None = None) -> bool:

@@ -46,15 +46,15 @@ def build_problem(target, init, *, objective, weights="trainable", **options):
 
 
 def simulate(target, init, *, objective, weights="trainable", t_max, t_eval=None,
-             rtol=1e-8, atol=1e-10, backend="scipy", method="dopri5", dt=None,
+             rtol=1e-8, atol=1e-10, backend="scipy", method="auto", dt=None,
              max_steps=10**6, settle_tol=0.0, **options) -> Trajectory:
     """Integrate the gradient flow dy/dt = -grad L of `objective` from `init` toward `target`.
 
     backend "scipy" calls solve_ivp (RK45) on the compiled RHS; "numba" runs the
-    compiled Dormand–Prince integrator, or `method="auto"` (Dormand–Prince until its
-    steps are held by stiffness, then Radau IIA), `"radau5"`, or fixed-step
-    `method="rk4"|"euler"` with step `dt` (the small-step limit of gradient descent at
-    learning rate dt).
+    compiled integrators: `method="auto"` (Dormand–Prince until its steps are held by
+    stiffness, then Radau IIA), `"dopri5"`, `"radau5"`, or fixed-step
+    `method="rk4"|"euler"|"dopri5_fixed"` with step `dt` (the small-step limit of
+    gradient descent at learning rate dt).
     """
     check_positive("t_max", t_max)
     check_positive("rtol", rtol)
@@ -73,7 +73,8 @@ def simulate(target, init, *, objective, weights="trainable", t_max, t_eval=None
         states, status, n_steps, n_rhs = res.states, res.status, res.n_steps, res.n_rhs
     return Trajectory(problem, np.asarray(t_eval, dtype=float), states, int(status),
                       int(n_steps), int(n_rhs), backend,
-                      {"rtol": rtol, "atol": atol, "method": method})
+                      {"rtol": rtol, "atol": atol,
+                       "method": "RK45" if backend == "scipy" else method})
 
 
 __all__ = ["simulate", "build_problem", "log_times", "STATUS_NAMES"]

@@ -1,6 +1,8 @@
 """flowsim.cache_guard: numba cache files are dropped exactly when a source changes."""
 from pathlib import Path
 
+import pytest
+
 from flowsim import cache_guard
 
 
@@ -40,12 +42,12 @@ def test_unknown_provenance_then_unchanged_then_edited(tmp_path):
     assert cache_files(dirs) == []
 
 
-def test_numba_cache_dir_mirrors_the_source_tree(tmp_path):
+def test_numba_cache_dir_layout(tmp_path):
     pkg = make_package(tmp_path)
     root = tmp_path / "nc"
     dirs = cache_guard.cache_dirs(pkg, str(root))
-    assert all(str(d).startswith(str(root)) for d in dirs)
-    assert dirs[1].parts[-2:] == ("pkg", "sub")
+    assert all(d.parent == root for d in dirs)
+    assert dirs[1].name.startswith("sub_") and dirs[0].name.startswith("pkg_")
     plant(dirs)
     cache_guard.refresh(pkg, str(root))
     assert cache_files(dirs) == []
@@ -65,8 +67,10 @@ def test_rename_changes_the_fingerprint(tmp_path):
     assert cache_guard.fingerprint(pkg) != before
 
 
-def test_edited_callee_in_another_file_is_recompiled(tmp_path):
-    """The case numba misses: kernel.f (cached) calls callee.g from another file."""
+@pytest.mark.parametrize("numba_cache_dir", [False, True])
+def test_edited_callee_in_another_file_is_recompiled(tmp_path, numba_cache_dir):
+    """The case numba misses: kernel.f (cached) calls callee.g from another file; in
+    __pycache__ and under NUMBA_CACHE_DIR (where the files must be where numba puts them)."""
     import subprocess
     import sys
     import textwrap
@@ -76,12 +80,15 @@ def test_edited_callee_in_another_file_is_recompiled(tmp_path):
     (pkg / "__init__.py").write_text(textwrap.dedent("""
         import pathlib
         from flowsim.cache_guard import refresh
-        refresh(pathlib.Path(__file__).parent, "")
+        refresh(pathlib.Path(__file__).parent)
     """))
     (pkg / "callee.py").write_text("from numba import njit\n\n@njit(cache=True)\ndef g(x):\n    return x + 1.0\n")
     (pkg / "kernel.py").write_text("from numba import njit\nfrom .callee import g\n\n"
                                    "@njit(cache=True)\ndef f(x):\n    return 2.0 * g(x)\n")
     env = {k: v for k, v in __import__("os").environ.items() if k != "NUMBA_CACHE_DIR"}
+    cache_root = tmp_path / "nc" if numba_cache_dir else None
+    if cache_root is not None:
+        env["NUMBA_CACHE_DIR"] = str(cache_root)
     env["PYTHONPATH"] = str(tmp_path) + __import__("os").pathsep + env.get("PYTHONPATH", "")
 
     def run():
@@ -90,6 +97,7 @@ def test_edited_callee_in_another_file_is_recompiled(tmp_path):
         return float(out.stdout)
 
     assert run() == 4.0
-    assert any(f.suffix == ".nbi" for f in (pkg / "__pycache__").iterdir())
+    where = cache_guard.cache_dirs(pkg, "" if cache_root is None else str(cache_root))[0]
+    assert any(f.suffix == ".nbi" for f in where.iterdir())
     (pkg / "callee.py").write_text("from numba import njit\n\n@njit(cache=True)\ndef g(x):\n    return x + 2.0\n")
     assert run() == 6.0

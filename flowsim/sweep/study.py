@@ -32,7 +32,7 @@ ADAPTIVE = ("dopri5", "radau5", "auto")
 STUDY_KEYS = {"name", "description", "family", "objective", "weights", "seed"}
 SOLVER_DEFAULTS = {
     "t_max": None, "t_eval": None, "per_decade": None, "decades": None,
-    "method": "dopri5", "rtol": 1e-8, "atol": 1e-10, "dt": 0.0, "h0": 0.0,
+    "method": "auto", "rtol": 1e-8, "atol": 1e-10, "dt": 0.0, "h0": 0.0,
     "max_steps": 1_000_000, "settle_tol": 0.0,
 }
 OUTPUT_DEFAULTS = {"chunk_size": 64, "save_trajectory": False, "phase_diagram": "collapsed"}
