@@ -31,7 +31,10 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-REASSOC = {"reassoc", "contract"}
+# A dict, not a set: numba pickles the fastmath option into every cache key of the
+# kernels that call these loops, and a set's order changes with the per-process hash
+# seed, so each new process would miss the cache and compile again.
+REASSOC = {"reassoc": True, "contract": True}
 
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01      # 0x3FE62E42FEE00000: 32 trailing zero bits

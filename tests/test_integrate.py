@@ -306,3 +306,29 @@ def test_fresh_process_hits_the_disk_cache():
     assert res.returncode == 0, res.stderr
     hits, misses, bhits, bmisses = map(int, res.stdout.split()[-4:])
     assert (hits, misses, bhits, bmisses) == (1, 0, 1, 0), res.stdout
+
+
+def test_fresh_process_hits_the_cache_for_a_simd_model(tmp_path):
+    """The Gaussian two-mode solver (its RHS inlines flowsim.simd_math: fastmath loops
+    and @intrinsic bit casts) under method "auto": a second process, with another hash
+    seed, loads every kernel instead of compiling it again (an unordered fastmath set or
+    a per-process intrinsic uuid in the cache key would make it compile)."""
+    child = textwrap.dedent("""
+        import numpy as np
+        from flowsim.bench.sweep_throughput import sweep_points
+        from flowsim.integrate import integrate, make_solver
+        from flowsim.models import gaussian_two_mode as two
+        Y0, Pm, _ = sweep_points(1)
+        integrate(two.rhs, Y0[0], Pm[0], [1.0, 100.0], method="auto")
+        s = make_solver(two.rhs)
+        print(len(s.stats.cache_hits), len(s.stats.cache_misses))
+    """)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "nc"))
+    out = []
+    for seed in ("0", "1"):                 # the two orders of a 2-element str set
+        env["PYTHONHASHSEED"] = seed
+        res = subprocess.run([sys.executable, "-c", child], cwd=REPO, capture_output=True,
+                             text=True, timeout=600, env=env)
+        assert res.returncode == 0, res.stderr[-2000:]
+        out.append(tuple(map(int, res.stdout.split()[-2:])))
+    assert out[0] == (0, 1) and out[1] == (1, 0), out

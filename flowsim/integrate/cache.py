@@ -11,11 +11,15 @@ transitively, on every module-level dispatcher it references.  The uuid only
 identifies an instance when unpickling (e.g. on a dask worker); a stable name
 maps a pickled kernel to the worker's already-imported one. A @vectorize ufunc
 (DUFunc) pickles its kernel by value too, so the dispatchers that kernel calls are
-pinned the same way.
+pinned the same way. An @intrinsic (flowsim.simd_math's bit casts) pickles a per-process
+uuid as well (numba.core.extending._Intrinsic); it gets the stable name of its
+definition, or every kernel that inlines simd_math would miss the cache in a new
+process.
 """
 from __future__ import annotations
 
 from numba.core.dispatcher import Dispatcher
+from numba.core.extending import _Intrinsic
 from numba.np.ufunc.dufunc import DUFunc
 
 __all__ = ["pin_uuids", "stable_label"]
@@ -72,6 +76,22 @@ def _pin_references(func, seen) -> None:
     for r in refs:
         if isinstance(r, Dispatcher):
             pin_uuids(r, None, seen)
+        elif isinstance(r, _Intrinsic) and id(r) not in seen:
+            seen.add(id(r))
+            _pin_intrinsic(r)
         elif isinstance(r, DUFunc) and id(r) not in seen:
             seen.add(id(r))
             _pin_references(r._dispatcher.py_func, seen)
+
+
+def _pin_intrinsic(intr) -> None:
+    """Give an @intrinsic the stable name of its definition (module.qualname)."""
+    defn = intr._defn
+    label = f"flowsim-stable:{defn.__module__}.{getattr(defn, '__qualname__', defn.__name__)}"
+    cur = getattr(intr, "_Intrinsic__uuid", None)
+    if cur == label:
+        return
+    if cur is not None:
+        _Intrinsic._memo.pop(cur, None)
+        intr._Intrinsic__uuid = None
+    intr._set_uuid(label)
