@@ -10,13 +10,28 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from flowsim.integrate import (MAX_STEPS, NON_FINITE, OK, SETTLED, STEP_UNDERFLOW,
-                               as_callable, integrate, make_batch_solver, solve_scipy)
-from flowsim.integrate import radau
+from flowsim.integrate import (
+    MAX_STEPS,
+    NON_FINITE,
+    OK,
+    SETTLED,
+    STEP_UNDERFLOW,
+    as_callable,
+    integrate,
+    make_batch_solver,
+    radau,
+    solve_scipy,
+)
 from flowsim.integrate.kernels import spectral_radius
-from flowsim.integrate.testing import (blowup_params, linear_exact, linear_params,
-                                       logistic_exact, logistic_params,
-                                       lotka_volterra_params, quadratic_rhs)
+from flowsim.integrate.testing import (
+    blowup_params,
+    linear_exact,
+    linear_params,
+    logistic_exact,
+    logistic_params,
+    lotka_volterra_params,
+    quadratic_rhs,
+)
 
 RHS = quadratic_rhs
 A_LIN = np.array([[-0.5, 2.0], [-2.0, -0.3]])
@@ -148,6 +163,7 @@ def test_linear_matches_exact_and_dop853(method):
     assert sol.status == OK and sol.t_final == T_LOG[-1]
     ref, status, _ = solve_scipy(as_callable(RHS, P_LIN_ARR), Y0_LIN, T_LOG, None,
                                  1e-13, 1e-15, method="DOP853")
+    assert status == OK
     assert _close(sol.states, ref, 1e-9)
     assert _close(sol.states, linear_exact(A_LIN, Y0_LIN, T_LOG), 1e-9)
 

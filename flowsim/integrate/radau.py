@@ -30,6 +30,7 @@ import math
 import numba
 import numpy as np
 
+from . import kernels as _k
 from . import status as _st
 
 S6 = math.sqrt(6.0)
@@ -148,17 +149,6 @@ def dense_coefficients(Z, Q):
 
 
 @numba.njit(cache=True)
-def rms_scaled(x, scale):
-    """sqrt(mean((x / scale)²)) over every entry (x (n,) and scale (n,))."""
-    n = x.shape[0]
-    acc = 0.0
-    for i in range(n):
-        r = x[i] / scale[i]
-        acc += r * r
-    return math.sqrt(acc / max(n, 1))
-
-
-@numba.njit(cache=True)
 def predict_factor(h, h_old, err, err_old):
     """Gustafsson's predictive step factor (HNW II eq. IV.8.25), without safety:
     min(1, (h/h_old) (err_old/err)^(1/4)) · err^(−1/4); h_old < 0 means no history."""
@@ -178,10 +168,11 @@ def build(rhs, cache):
     C_, E_, T_, TI_ = C, E, T, TI
     MU_R, MU_C = MU_REAL, MU_COMPLEX
     NMAX = NEWTON_MAXITER
-    (lu_solve_, shifted_lu_, collocation_value_, dense_coefficients_, rms_scaled_,
-     predict_factor_) = (lu_solve, shifted_lu, collocation_value, dense_coefficients,
-                         rms_scaled, predict_factor)
-    UNDERFLOW = 1e-14
+    (lu_solve_, shifted_lu_, collocation_value_, dense_coefficients_, predict_factor_) = (
+        lu_solve, shifted_lu, collocation_value, dense_coefficients, predict_factor)
+    all_finite, copy_into, error_norm, max_abs = (
+        _k.all_finite, _k.copy_into, _k.error_norm, _k.max_abs)
+    UNDERFLOW = _k.UNDERFLOW
 
     @numba.njit(cache=cache)
     def jacobian(t, y, f, p, J, ytmp, ftmp):
@@ -220,12 +211,7 @@ def build(rhs, cache):
                     ytmp[i] = y[i] + Z[s, i]
                 rhs(t + C_[s] * h, ytmp, p, F[s])
             n_eval += 3
-            finite = True
-            for s in range(3):
-                for i in range(n):
-                    if not np.isfinite(F[s, i]):
-                        finite = False
-            if not finite:
+            if not (all_finite(F[0]) and all_finite(F[1]) and all_finite(F[2])):
                 return False, it + 1, rate, n_eval
             for i in range(n):
                 fr[i] = (TI_[0, 0] * F[0, i] + TI_[0, 1] * F[1, i] + TI_[0, 2] * F[2, i]
@@ -350,11 +336,8 @@ def build(rhs, cache):
                     current_jac = True
                     lu_ok = False
                 if not converged:
-                    failed_nonfinite = False
-                    for s in range(3):
-                        for i in range(n):
-                            if not np.isfinite(F[s, i]):
-                                failed_nonfinite = True
+                    failed_nonfinite = not (all_finite(F[0]) and all_finite(F[1])
+                                            and all_finite(F[2]))
                     h_abs *= 0.5
                     lu_ok = False
                     continue
@@ -364,9 +347,7 @@ def build(rhs, cache):
                     ze[i] = (E_[0] * Z[0, i] + E_[1] * Z[1, i] + E_[2] * Z[2, i]) / h
                     err[i] = f[i] + ze[i]
                 lu_solve_(LUr, pr, err)
-                for i in range(n):
-                    scale[i] = atol + rtol * max(abs(y[i]), abs(ynew[i]))
-                errn = rms_scaled_(err, scale)
+                errn = error_norm(err, y, ynew, rtol, atol)
                 safety = 0.9 * (2 * NMAX + 1) / (2 * NMAX + it)
                 if rejected and errn > 1.0:
                     for i in range(n):
@@ -376,7 +357,7 @@ def build(rhs, cache):
                     for i in range(n):
                         err[i] = ftmp[i] + ze[i]
                     lu_solve_(LUr, pr, err)
-                    errn = rms_scaled_(err, scale)
+                    errn = error_norm(err, y, ynew, rtol, atol)
                 if not (errn <= 1.0):
                     if not np.isfinite(errn):
                         h_abs *= MIN_FACTOR
@@ -391,11 +372,7 @@ def build(rhs, cache):
                 break
             rhs(t_new, ynew, p, fnew)
             n_rhs += 1
-            finite = True
-            for i in range(n):
-                if not (np.isfinite(fnew[i]) and np.isfinite(ynew[i])):
-                    finite = False
-            if not finite:
+            if not (all_finite(fnew) and all_finite(ynew)):
                 status = NONFIN
                 break
             recompute_jac = it > 2 and rate > 1e-3
@@ -407,15 +384,13 @@ def build(rhs, cache):
             dense_coefficients_(Z, Q)
             while j < T_n and t_eval[j] <= t_new:
                 if t_eval[j] == t_new:
-                    for i in range(n):
-                        out_states[j, i] = ynew[i]
+                    copy_into(ynew, out_states[j])
                 else:
                     collocation_value_(y, Q, (t_eval[j] - t) / h, out_states[j])
                 j += 1
-            for i in range(n):
-                y_old[i] = y[i]
-                y[i] = ynew[i]
-                f[i] = fnew[i]
+            copy_into(y, y_old)
+            copy_into(ynew, y)
+            copy_into(fnew, f)
             t_old = t
             h_old_step = h
             have_sol = True
@@ -429,13 +404,9 @@ def build(rhs, cache):
             h_abs_old = h_abs
             err_old = errn
             h_abs = h_abs * fac
-            if settle_tol > 0.0:
-                m = 0.0
-                for i in range(n):
-                    m = max(m, abs(f[i]))
-                if m < settle_tol:
-                    status = SETTLED
-                    break
+            if settle_tol > 0.0 and max_abs(f) < settle_tol:
+                status = SETTLED
+                break
         return status, t, n_steps, n_rhs, j
 
     return jacobian, newton, run

@@ -191,23 +191,20 @@ def _build(rhs):
         stiff = False
         J = np.empty((n, n))
         have_jac = False
-        if method == 4:
-            # ---------------- Radau IIA from the start ----------------
+        if method == 0 or method >= 4:
+            # first adaptive step: given, or HINIT for the order of the method's estimate
             hmax = t_end - t
             if h0 > 0.0:
                 h = min(h0, hmax)
             else:
-                h = initial_step(t, y, K[0], p, rtol, atol, RADAU_ORDER, hmax, ytmp, err)
+                order = RADAU_ORDER if method == 4 else ORDER_ADAPTIVE
+                h = initial_step(t, y, K[0], p, rtol, atol, order, hmax, ytmp, err)
                 n_rhs += 1
+        if method == 4:
+            # ---------------- Radau IIA from the start ----------------
             stiff = True
         elif method == 0 or method == 5:
             # ---------------- adaptive DOPRI5 (method 5: until it is held by stiffness) ----
-            hmax = t_end - t
-            if h0 > 0.0:
-                h = min(h0, hmax)
-            else:
-                h = initial_step(t, y, K[0], p, rtol, atol, ORDER_ADAPTIVE, hmax, ytmp, err)
-                n_rhs += 1
             err_prev = ERR_PREV0
             rejected_last = False
             nonfinite_last = False
