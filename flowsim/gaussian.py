@@ -13,8 +13,8 @@ separations up to Lambda = 1e4 give alpha = 100), so for alpha >= ALPHA_SWITCH t
 piecewise-linear part of f is integrated in closed form (Phi, phi) and the remainder,
 which decays like e^-|t| in t = beta + alpha xi, by a graded composite Gauss–Legendre rule
 in t on [0, T_CUT] (both signs of t folded together). Measured absolute error against a
-converged reference (Gauss–Hermite 260 nodes, 24 panels x 30 Gauss–Legendre nodes on
-[0, 46]; itself checked against mpmath): < 7e-12 over alpha in [0, 100], |beta| <= 5000
+converged reference (Gauss–Hermite 200 nodes, 24 panels x 30 Gauss–Legendre nodes on
+[0, 46]; itself checked against mpmath): < 5e-11 over alpha in [0, 100], |beta| <= 5000
 (softplus error relative to max(1, |beta|)); see tests/test_gaussian_special.py.
 
 Symbols
@@ -42,19 +42,23 @@ from scipy.special import roots_legendre
 from .simd_math import REASSOC, exp_simd, log1p_unit
 from .validation import as_finite_array, check_positive, check_simplex
 
-ALPHA_SWITCH = 1.2
+ALPHA_SWITCH = 1.15
 # Node counts are multiples of 8, so the vectorised node loops (4 lanes, unrolled twice)
-# leave no scalar remainder: 46 nodes cost twice as much as 40.
-# Tail rule: 4 panels on [0, T_CUT] with 10 Gauss–Legendre nodes each (40 nodes).
-# Truncation: int_T^inf e^-t rho(t) dt <= e^-T / (alpha sqrt(2 pi)) < 1.7e-12 at alpha >= 1.2.
-# Worst error of the rule against 24 panels x 30 nodes on [0, 46], over alpha in
-# [1.2, 100] and |beta| <= 5000: 6.2e-12 (12+12+12+12 nodes: 2.4e-13; 8 x 5: 1.5e-10).
-T_CUT = 26.0
-_T_EDGES = np.array([0.0, 3.0, 8.0, 15.0, T_CUT])
-_T_NODES = (10, 10, 10, 10)
-# Gauss–Hermite nodes for alpha < ALPHA_SWITCH; worst error (V at alpha -> 1.2): 3.0e-12
-# (36 nodes: 1.5e-11, 32: 8.1e-11, 44: 6.4e-13, 48: 1.5e-13).
-DEFAULT_N_GH = 40
+# leave no scalar remainder: 38 nodes cost as much as 40, 46 as much as 48. The counts
+# are the fewest that keep the worst error below 1e-10 (the rules' error budget),
+# measured against a converged reference (24 panels x 30 Gauss–Legendre nodes on
+# [0, 46] above the switch, Gauss–Hermite 200 below) over alpha in [0, 100],
+# |beta| <= 5000 (softplus relative to max(1, |beta|)).
+# Tail rule: 2 panels [0, 8.7], [8.7, T_CUT] with 16 Gauss–Legendre nodes each (32
+# nodes): worst error 4.3e-11 (at alpha -> ALPHA_SWITCH; 4 x 10 nodes on [0, 26]: 1.5e-11;
+# the best 4 x 8 found: 4.4e-10; the best 12 + 10 + 10: 1.4e-10).
+# Truncation: int_T^inf e^-t rho(t) dt <= e^-T / (alpha sqrt(2 pi)) < 1.3e-11.
+T_CUT = 24.0
+_T_EDGES = np.array([0.0, 8.7, T_CUT])
+_T_NODES = (16, 16)
+# Gauss–Hermite nodes for alpha < ALPHA_SWITCH; worst error (at alpha -> ALPHA_SWITCH):
+# 3.1e-11 (24 nodes: 1.5e-9; 40: 9.9e-13; at a switch of 1.2: 32 nodes 8.1e-11).
+DEFAULT_N_GH = 32
 
 __all__ = [
     "GaussianMixture", "random_means", "tail_rule", "hermite_rule", "quadrature_params",
@@ -257,7 +261,7 @@ def logistic_normal(beta, alpha, q, off, out, with_v=True):
       P = beta Phi(z) + alpha phi(z)   + int_0^T log(1 + e^-t) [rho(t) + rho(-t)] dt
       V =                                int_0^T sgm'(t) [rho(t) + rho(-t)] dt
     (sgm = H + (sgm - H), softplus = max(t, 0) + log1p(e^-|t|); truncation error
-    < 1.7e-12, see T_CUT). beta -> -beta swaps rho(t) and rho(-t), so the remainders are
+    < 1.3e-11, see T_CUT). beta -> -beta swaps rho(t) and rho(-t), so the remainders are
     odd (S) and even (P, V) in beta, the same statement as S(-beta) = 1 - S(beta),
     P(-beta) = P(beta) - beta, V(-beta) = V(beta). They are evaluated at b = |beta| with
     g+ = rho(t), g- = rho(-t) = g+ exp(-2 b t / alpha^2) <= g+ (one exponential more, no

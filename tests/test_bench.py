@@ -64,7 +64,9 @@ def test_gaussian_two_mode_numpy_rhs_matches_kernel(obj, weights, train_var, Lam
 
 
 def test_numpy_rhs_exercises_both_expectation_branches():
-    """The states above reach both branches of S, P, V (α < 1.2 and α ≥ 1.2)."""
+    """The states above reach both branches of S, P, V (α below and above ALPHA_SWITCH)."""
+    from flowsim.gaussian import ALPHA_SWITCH
+
     rng = np.random.default_rng(0)
     alphas = []
     for Lam in (0.5, 16.0):
@@ -74,7 +76,7 @@ def test_numpy_rhs_exercises_both_expectation_branches():
             alphas.append(math.sqrt(max(D, 0.0) / math.exp(y[7])))
             alphas.append(math.sqrt(math.exp(y[7]) * Lam))
     alphas = np.array(alphas)
-    assert np.any(alphas < 1.2) and np.any(alphas >= 1.2)
+    assert np.any(alphas < ALPHA_SWITCH) and np.any(alphas >= ALPHA_SWITCH)
 
 
 def test_spv_matches_closed_forms():

@@ -5,7 +5,7 @@ import pytest
 
 from flowsim.gaussian import logistic_normal_np
 
-CASES = [(b, a) for a in (0.0, 0.7, 1.19, 1.21, 4.0, 100.0) for b in (-5000.0, -40.0, -3.0, 0.5, 60.0)]
+CASES = [(b, a) for a in (0.0, 0.7, 1.14, 1.16, 1.21, 4.0, 100.0) for b in (-5000.0, -40.0, -3.0, 0.5, 60.0)]
 
 
 def _ref(beta, alpha):
@@ -26,9 +26,9 @@ def test_logistic_normal_matches_mpmath():
     a = np.array([c[1] for c in CASES])
     S, P, V = logistic_normal_np(b, a)
     ref = np.array([_ref(*c) for c in CASES])
-    assert np.max(np.abs(S - ref[:, 0])) < 7e-12
-    assert np.max(np.abs(P - ref[:, 1]) / np.maximum(1.0, np.abs(b))) < 7e-12
-    assert np.max(np.abs(V - ref[:, 2])) < 7e-12
+    assert np.max(np.abs(S - ref[:, 0])) < 5e-11
+    assert np.max(np.abs(P - ref[:, 1]) / np.maximum(1.0, np.abs(b))) < 5e-11
+    assert np.max(np.abs(V - ref[:, 2])) < 5e-11
 
 
 def test_logistic_normal_nan_propagates():
@@ -36,7 +36,7 @@ def test_logistic_normal_nan_propagates():
     assert np.isnan(S) and np.isnan(P) and np.isnan(V)
 
 
-@pytest.mark.parametrize("n_gh", [44, 40, 48])
+@pytest.mark.parametrize("n_gh", [44, 32, 48])
 def test_logistic_normal_reads_its_rules_like_the_numpy_reference(n_gh):
     """The kernel (constant default rules, or the block in q for another n_gh) against
     flowsim.bench.numpy_rhs.spv, which reads every node from the same q block."""
@@ -54,7 +54,7 @@ def test_logistic_normal_reads_its_rules_like_the_numpy_reference(n_gh):
 
 
 def test_worst_error_over_the_alpha_beta_grid():
-    """The documented bound (< 7e-12, softplus relative to max(1, |beta|)) on a grid of
+    """The documented bound (< 5e-11, softplus relative to max(1, |beta|)) on a grid of
     alpha in [0, 100] and |beta| <= 5000, against a converged reference: Gauss–Hermite
     with 200 nodes below ALPHA_SWITCH, the tail split of `logistic_normal` with 24 panels
     x 30 Gauss–Legendre nodes on [0, 46] above it (that reference itself agrees with
@@ -86,7 +86,7 @@ def test_worst_error_over_the_alpha_beta_grid():
         V = tw @ (sg * (1 - sg) * (rho(t) + rho(-t)))
         return S, P, V
 
-    alphas = np.concatenate([np.linspace(0.0, 1.19, 8), np.linspace(1.2, 3.0, 10),
+    alphas = np.concatenate([np.linspace(0.0, ALPHA_SWITCH - 1e-9, 8), np.linspace(ALPHA_SWITCH, 3.0, 10),
                              np.geomspace(3.0, 100.0, 12)])
     betas = np.concatenate([np.linspace(-60, 60, 61), -np.geomspace(60, 5000, 8),
                             np.geomspace(60, 5000, 8)])
@@ -97,4 +97,4 @@ def test_worst_error_over_the_alpha_beta_grid():
         rs, rp, rv = reference(B[idx], A[idx])
         worst = max(worst, abs(S[idx] - rs), abs(P[idx] - rp) / max(1.0, abs(B[idx])),
                     abs(V[idx] - rv))
-    assert worst < 7e-12
+    assert worst < 5e-11

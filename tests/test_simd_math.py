@@ -128,7 +128,7 @@ def test_quadrature_loops_compile_to_packed_simd_code():
     from flowsim.simulation import build_problem
     from flowsim.vonmises import VonMisesMixture
 
-    x, w = hermite_rule(40)
+    x, w = hermite_rule(32)
     t, tw = tail_rule()
     prob = build_problem(VonMisesMixture([0.0, 2.0], [5.0, 8.0], [0.5, 0.5]),
                          VonMisesMixture([0.5, 1.0], [2.0, 3.0], [0.4, 0.6]), objective="reverse_kl")

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from ..gaussian import ALPHA_SWITCH
 from ..models import gaussian_two_mode as two
 from . import sweep_throughput as sw
 
@@ -56,7 +57,7 @@ def make_vector_field(p0):
         inv = 1.0 / (1.0 + e)
         S_gh = jnp.where(t >= 0.0, inv, e * inv) @ gw
         P_gh = (jnp.maximum(t, 0.0) + jnp.log1p(e)) @ gw
-        big = a >= 1.2
+        big = a >= ALPHA_SWITCH
         asafe = jnp.where(big, a, 1.0)
         z = beta / asafe
         Phi = 0.5 * jax_erfc(-z / math.sqrt(2.0))

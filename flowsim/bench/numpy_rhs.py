@@ -25,6 +25,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.special import i0e, i1e, ndtr
 
+from ..gaussian import ALPHA_SWITCH
+
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -166,8 +168,6 @@ def circle_forward_kl(t, y, p):
 
 # --------------------------------------------- gaussian: 1-D expectations
 
-ALPHA_SWITCH = 1.2
-T_CUT = 40.0
 
 
 def _quad_block(p, off):
@@ -180,7 +180,7 @@ def _quad_block(p, off):
 def spv(beta, alpha, p, off):
     """(S, P, V) = E[sgm, softplus, sgm'](β + α ξ), ξ ~ N(0,1), for arrays β, α (n,).
 
-    α < 1.2: Gauss–Hermite in ξ; else the closed-form piecewise-linear part (Φ, φ)
+    α < ALPHA_SWITCH: Gauss–Hermite in ξ; else the closed-form piecewise-linear part (Φ, φ)
     plus the remainder in t = β + α ξ on [0, T] (flowsim.gaussian.logistic_normal doc).
     Both branches are evaluated on every pair and selected (vectorised)."""
     gx, gw, tt, tw = _quad_block(p, off)

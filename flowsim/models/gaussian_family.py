@@ -1,6 +1,6 @@
 """The isotropic Gaussian-mixture family: builds R^d flows and measures their observables.
 
-`build(target, init, objective=, weights=, train_var=False, n_quad=40, reduction="auto")`
+`build(target, init, objective=, weights=, train_var=False, n_quad=32, reduction="auto")`
 reduces the gradient flow of the d-dimensional mixtures exactly:
 
 * K = M = 2 ("two_mode", flowsim.models.gaussian_two_mode): the closed overlap ODE on
@@ -43,7 +43,7 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
 
     target, init: GaussianMixture in the same R^d. weights: "trainable" (softmax logits
     flow) or "fixed" (init's weights kept). Options: train_var (False: sigma^2 = init.var
-    fixed), n_quad (Gauss–Hermite nodes of the 1-D rule, default 40), reduction
+    fixed), n_quad (Gauss–Hermite nodes of the 1-D rule, default 32), reduction
     ("auto" | "two_mode" | "span"), n_cubature (span: nodes per dimension of the tensor
     Gauss–Hermite cubature used when K - 1 or M - 1 >= 2; default 40, error ~1e-9 for
     K = M = 3 in tests/test_gaussian_span.py).
