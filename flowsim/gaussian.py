@@ -44,11 +44,11 @@ from .validation import as_finite_array, check_positive, check_simplex
 
 ALPHA_SWITCH = 1.15
 # Node counts are multiples of 8, so the vectorised node loops (4 lanes, unrolled twice)
-# leave no scalar remainder: 38 nodes cost as much as 40, 46 as much as 48. The counts
-# are the fewest that keep the worst error below 1e-10 (the rules' error budget),
-# measured against a converged reference (24 panels x 30 Gauss–Legendre nodes on
-# [0, 46] above the switch, Gauss–Hermite 200 below) over alpha in [0, 100],
-# |beta| <= 5000 (softplus relative to max(1, |beta|)).
+# leave no scalar remainder: 46 nodes cost twice as much as 40. The counts are the
+# fewest that keep the worst error below 1e-10 (the rules' error budget), measured
+# against a converged reference (24 panels x 30 Gauss–Legendre nodes on [0, 46] above
+# the switch, Gauss–Hermite 200 below) over alpha in [0, 100], |beta| <= 5000
+# (softplus relative to max(1, |beta|)).
 # Tail rule: 2 panels [0, 8.7], [8.7, T_CUT] with 16 Gauss–Legendre nodes each (32
 # nodes): worst error 4.3e-11 (at alpha -> ALPHA_SWITCH; 4 x 10 nodes on [0, 26]: 1.5e-11;
 # the best 4 x 8 found: 4.4e-10; the best 12 + 10 + 10: 1.4e-10).

@@ -86,8 +86,8 @@ def test_worst_error_over_the_alpha_beta_grid():
         V = tw @ (sg * (1 - sg) * (rho(t) + rho(-t)))
         return S, P, V
 
-    alphas = np.concatenate([np.linspace(0.0, ALPHA_SWITCH - 1e-9, 8), np.linspace(ALPHA_SWITCH, 3.0, 10),
-                             np.geomspace(3.0, 100.0, 12)])
+    alphas = np.concatenate([np.linspace(0.0, ALPHA_SWITCH - 1e-9, 8),
+                             np.linspace(ALPHA_SWITCH, 3.0, 10), np.geomspace(3.0, 100.0, 12)])
     betas = np.concatenate([np.linspace(-60, 60, 61), -np.geomspace(60, 5000, 8),
                             np.geomspace(60, 5000, 8)])
     A, B = np.meshgrid(alphas, betas)

@@ -169,7 +169,6 @@ def circle_forward_kl(t, y, p):
 # --------------------------------------------- gaussian: 1-D expectations
 
 
-
 def _quad_block(p, off):
     n_gh, n_t = int(p[off]), int(p[off + 1])
     o = off + 2
