@@ -5,10 +5,6 @@ modules `flowsim.vonmises`, `flowsim.gaussian`, `flowsim.diagnostics`.
 """
 from importlib.metadata import PackageNotFoundError, version
 
-from .cache_guard import refresh as _refresh_numba_cache
-
-_refresh_numba_cache()
-
 try:
     __version__ = version("flowsim")
 except PackageNotFoundError:  # running from a source tree that was not installed

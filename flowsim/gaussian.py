@@ -36,11 +36,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 from scipy.special import roots_legendre
 
 from .simd_math import REASSOC, exp_simd, log1p_unit
 from .validation import as_finite_array, check_positive, check_simplex
+from .numerics.jit import kernel
 
 ALPHA_SWITCH = 1.15
 # Node counts are multiples of 8, so the vectorised node loops (4 lanes, unrolled twice)
@@ -212,7 +212,7 @@ _TAIL_BLOCKS = np.split(quadrature_params(1)[4:], 5)          # t, t_w, then the
 _TAIL_T, _TAIL_WS, _TAIL_WP, _TAIL_WV = (np.ascontiguousarray(_TAIL_BLOCKS[i]) for i in (0, 2, 3, 4))
 
 
-@njit(cache=True, fastmath=REASSOC, error_model="numpy")
+@kernel(fastmath=REASSOC, error_model="numpy")
 def _hermite_sums(beta, a, x, w):
     """(S, P, V) by the Gauss–Hermite rule (x, w) in xi; one vectorised loop (V is
     always summed: a branch inside the loop would keep it scalar)."""
@@ -229,7 +229,7 @@ def _hermite_sums(beta, a, x, w):
     return s, p, v
 
 
-@njit(cache=True, fastmath=REASSOC, error_model="numpy")
+@kernel(fastmath=REASSOC, error_model="numpy")
 def _tail_sums(b, a, t, w_s, w_p, w_v):
     """The S, P, V remainders at b = |beta| >= 0 on the tail rule (nodes t, folded
     weights w_s, w_p, w_v); one vectorised loop (V always summed, as above)."""
@@ -249,7 +249,7 @@ def _tail_sums(b, a, t, w_s, w_p, w_v):
     return rs, rp, rv
 
 
-@njit(cache=True, error_model="numpy")
+@kernel(error_model="numpy")
 def logistic_normal(beta, alpha, q, off, out, with_v=True):
     """out[0:3] = (S, P, V) = E[sgm, softplus, sgm'](beta + alpha xi), xi ~ N(0, 1).
 

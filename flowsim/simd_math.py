@@ -28,8 +28,10 @@ import math
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
+
+from .numerics.jit import kernel
 
 # A dict, not a set: numba pickles the fastmath option into every cache key of the
 # kernels that call these loops, and a set's order changes with the per-process hash
@@ -68,7 +70,7 @@ C0, C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = _EXP_C
 A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15, A16, A17 = _ATANH_C
 
 
-@njit(inline="always")
+@kernel(inline="always")
 def exp_simd(x):
     """e^x (E1); NaN -> NaN, x > 709.79 -> inf, x < -745.2 -> 0."""
     xc = min(max(x, -746.0), 710.0)
@@ -94,7 +96,7 @@ def exp_simd(x):
     return res if x == x else x  # noqa: PLR0124  (NaN test that vectorises; math.isnan does not)
 
 
-@njit(inline="always")
+@kernel(inline="always")
 def _atanh_tail_11(z):
     """sum_{j=1}^{11} z^(j-1)/(2j + 1)."""
     p = A11
@@ -110,7 +112,7 @@ def _atanh_tail_11(z):
     return p * z + A1
 
 
-@njit(inline="always")
+@kernel(inline="always")
 def log_simd(x):
     """log x (L1); log 0 = -inf, log x<0 = NaN, log inf = inf, NaN -> NaN."""
     sub = x < DBL_MIN
@@ -139,7 +141,7 @@ def log_simd(x):
     return res
 
 
-@njit(inline="always")
+@kernel(inline="always")
 def log1p_unit(e):
     """log(1 + e) for 0 <= e <= 1 (L2), relative error ~1 ulp even for e -> 0."""
     s = e / (2.0 + e)

@@ -28,7 +28,7 @@ from fractions import Fraction
 import math
 
 import numpy as np
-from numba import njit, vectorize
+from .numerics.jit import kernel, ufunc
 
 __all__ = [
     "K_ASYMPTOTIC",
@@ -137,7 +137,7 @@ _M = np.arange(160.0)
 _N_TERM_RATIO = (2 * _M + 1) * (2 * _M + 2) / ((_M + 1) ** 2 * (_M + 2) ** 2)
 
 
-@njit(cache=True)
+@kernel
 def chbevl(x, coef):
     """Sum of a Chebyshev series, highest order first (Cephes chbevl.c)."""
     b0 = coef[0]
@@ -150,7 +150,7 @@ def chbevl(x, coef):
     return 0.5 * (b0 - b2)
 
 
-@njit(cache=True)
+@kernel
 def _horner(x, coef):
     """sum_n coef[n] x^(n+1)."""
     s = 0.0
@@ -159,7 +159,7 @@ def _horner(x, coef):
     return s
 
 
-@njit(cache=True)
+@kernel
 def _i0_minus_one(k):
     """I0(k) - 1 = sum_{m>=1} (k^2/4)^m / m!^2 (DLMF 10.25.2), for |k| < 1."""
     q = 0.25 * k * k
@@ -171,7 +171,7 @@ def _i0_minus_one(k):
     return s
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def i0e(x):
     """exp(-|x|) I0(x) by Chebyshev expansions on [0, 8] and (8, inf) (Cephes i0.c, i0e)."""
     ax = abs(x)
@@ -180,7 +180,7 @@ def i0e(x):
     return chbevl(32.0 / ax - 2.0, _I0_B) / math.sqrt(ax)
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def i1e(x):
     """exp(-|x|) I1(x), odd, by Chebyshev expansions on [0, 8] and (8, inf) (Cephes i1.c, i1e)."""
     ax = abs(x)
@@ -191,7 +191,7 @@ def i1e(x):
     return -z if x < 0.0 else z
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def log_i0(k):
     """log I0(k) = log(i0e(k)) + |k|; for |k| < 1, log1p(I0 - 1) by the power series DLMF 10.25.2."""
     ak = abs(k)
@@ -202,7 +202,7 @@ def log_i0(k):
     return math.log(i0e(ak)) + ak
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def one_minus_bessel_ratio(k):
     """u(k) = 1 - I1(k)/I0(k) = (i0e - i1e)/i0e; for k > K_ASYMPTOTIC the expansion sum_m c_m k^-m (see module docstring)."""
     if k > K_ASYMPTOTIC:
@@ -211,7 +211,7 @@ def one_minus_bessel_ratio(k):
     return (e0 - i1e(k)) / e0
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def bessel_ratio(k):
     """A(k) = I1(k)/I0(k) = i1e/i0e (odd); 1 - u(|k|) for |k| > K_ASYMPTOTIC."""
     ak = abs(k)
@@ -221,7 +221,7 @@ def bessel_ratio(k):
     return i1e(k) / i0e(k)
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def bessel_ratio_prime(k):
     """A'(k) = 1 - A/k - A^2 (even), evaluated without cancellation.
 
@@ -249,7 +249,7 @@ def bessel_ratio_prime(k):
     return 0.5 * s * math.exp(-2.0 * ak) / (e * e)
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def sigmoid(x):
     """1 / (1 + e^-x), evaluated with a non-positive exponent for either sign of x."""
     if x >= 0.0:
@@ -258,19 +258,19 @@ def sigmoid(x):
     return e / (1.0 + e)
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def softplus(x):
     """log(1 + e^x) = max(x, 0) + log1p(e^-|x|)."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@vectorize(["float64(float64)"], cache=True)
+@ufunc(["float64(float64)"])
 def log_sigmoid(x):
     """log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|)."""
     return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
 
 
-@njit(cache=True)
+@kernel
 def logsumexp(a):
     """log sum_i exp(a_i) for a 1-D float64 array, shifted by max(a); -inf if every a_i = -inf."""
     m = -math.inf
@@ -285,7 +285,7 @@ def logsumexp(a):
     return m + math.log(s)
 
 
-@njit(cache=True)
+@kernel
 def softmax(z, out):
     """out_i = exp(z_i - max z) / sum_j exp(z_j - max z) for 1-D float64 arrays; returns out."""
     m = -math.inf

@@ -21,10 +21,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from .special import bessel_ratio, bessel_ratio_prime, i0e, log_i0, one_minus_bessel_ratio
 from .validation import as_finite_array, check_positive_array, check_simplex
+from .numerics.jit import kernel
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -98,10 +98,10 @@ def _kl_stable(delta, kappa_p, kappa_q):
             + 2.0 * kappa_q * bessel_ratio(kappa_p) * s * s)
 
 
-_kl_delta = njit(cache=True)(_kl_stable)
+_kl_delta = kernel(_kl_stable)
 
 
-@njit(cache=True)
+@kernel
 def kl_scalar(mu_p, kappa_p, mu_q, kappa_q):
     """The closed-form KL of the module doc, for use inside kernels."""
     return _kl_delta(mu_p - mu_q, kappa_p, kappa_q)

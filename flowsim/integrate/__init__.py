@@ -12,7 +12,7 @@ solve_scipy(rhs_callable, y0, t_eval, t_max, rtol, atol, method) -> (states, sta
 Tableaus DOPRI5, RK4, EULER; status codes OK, MAX_STEPS, STEP_UNDERFLOW, NON_FINITE,
 SETTLED, INVALID and STATUS_NAMES.
 
-`rhs(t, y, p, out)` is a module-level numba @njit(cache=True) function writing
+`rhs(t, y, p, out)` is a module-level numba kernel (flowsim.numerics.jit.kernel) writing
 dy/dt into `out`; y and p are flat float64 arrays; time starts at t = 0.
 """
 from __future__ import annotations

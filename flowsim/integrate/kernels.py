@@ -16,6 +16,7 @@ import numpy as np
 
 from . import status as _st
 from .tableaus import DOPRI5, EULER, RK4
+from ..numerics.jit import kernel
 
 # ---------------------------------------------------------------------------
 # tableaus stacked by method code, padded to S_MAX stages (compile-time constants)
@@ -69,7 +70,7 @@ OK, MAX_STEPS, UNDER, NONFIN, SETTLED, INVALID = (
 # ---------------------------------------------------------------------------
 # model-free helpers
 # ---------------------------------------------------------------------------
-@numba.njit(cache=True)
+@kernel
 def all_finite(x):
     for i in range(x.shape[0]):
         if not np.isfinite(x[i]):
@@ -77,7 +78,7 @@ def all_finite(x):
     return True
 
 
-@numba.njit(cache=True)
+@kernel
 def max_abs(x):
     m = 0.0
     for i in range(x.shape[0]):
@@ -87,7 +88,7 @@ def max_abs(x):
     return m
 
 
-@numba.njit(cache=True)
+@kernel
 def combine(y, K, coef, h, s, out):
     """out = y + h Σ_{j<s} coef_j K_j  (zero weights skipped; same summation order
     as `stages`, so the FSAL last stage argument equals y_{n+1} bitwise)."""
@@ -100,7 +101,7 @@ def combine(y, K, coef, h, s, out):
         out[i] = y[i] + h * acc
 
 
-@numba.njit(cache=True)
+@kernel
 def error_estimate(K, e, h, s, out):
     """out = h Σ_j e_j K_j  (embedded error estimate, HNW I §II.4)."""
     n = out.shape[0]
@@ -112,7 +113,7 @@ def error_estimate(K, e, h, s, out):
         out[i] = h * acc
 
 
-@numba.njit(cache=True)
+@kernel
 def error_norm(err, y, ynew, rtol, atol):
     """sqrt(mean((err_i / (atol + rtol·max(|y_i|, |ynew_i|)))²))  (HNW I eq. 4.11)."""
     n = err.shape[0]
@@ -126,7 +127,7 @@ def error_norm(err, y, ynew, rtol, atol):
     return np.sqrt(acc / n)
 
 
-@numba.njit(cache=True)
+@kernel
 def dense_dopri5(y, ynew, K, h, theta, out):
     """Free 4th-order continuous extension of DOPRI5 (HNW I §II.6; Hairer's CONTD5):
     u(θ) = y + θ(Δ + (1−θ)(B + θ(Δ − h k7 − B + (1−θ) h Σ d_i k_i))),
@@ -144,7 +145,7 @@ def dense_dopri5(y, ynew, K, h, theta, out):
         out[i] = y[i] + theta * (ydiff + th1 * (bspl + theta * (r4 + th1 * h * acc)))
 
 
-@numba.njit(cache=True)
+@kernel
 def copy_into(src, dst):
     """dst = src elementwise (explicit loop: slice assignment costs seconds of
     compile time for its broadcasting checks)."""
@@ -152,21 +153,21 @@ def copy_into(src, dst):
         dst[i] = src[i]
 
 
-@numba.njit(cache=True)
+@kernel
 def fill_rows(out, j0, y):
     for j in range(j0, out.shape[0]):
         for i in range(y.shape[0]):
             out[j, i] = y[i]
 
 
-@numba.njit(cache=True)
+@kernel
 def fill_nan(out):
     for j in range(out.shape[0]):
         for i in range(out.shape[1]):
             out[j, i] = np.nan
 
 
-@numba.njit(cache=True)
+@kernel
 def check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt, settle_tol, out):
     """True when the kernel arguments are well formed (shapes, codes, tolerances)."""
     n = y0.shape[0]
@@ -191,7 +192,7 @@ def check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt, settl
     return True
 
 
-@numba.njit(cache=True)
+@kernel
 def pi_factor(err, err_prev):
     """Step factor of the PI controller after an accepted step (err ≤ 1)."""
     if err == 0.0:
@@ -201,7 +202,7 @@ def pi_factor(err, err_prev):
 
 
 
-@numba.njit(cache=True)
+@kernel
 def spectral_radius(J):
     """ρ(J) by Gelfand's formula, ρ = lim ‖J^k‖^(1/k), at k = 2^SPECTRAL_SQUARINGS with
     the Frobenius norm (the matrix rescaled after every squaring). ‖J^k‖ ≥ ρ^k in any

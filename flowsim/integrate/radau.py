@@ -32,6 +32,7 @@ import numpy as np
 
 from . import kernels as _k
 from . import status as _st
+from ..numerics.jit import kernel
 
 S6 = math.sqrt(6.0)
 C = np.array([(4.0 - S6) / 10.0, (4.0 + S6) / 10.0, 1.0])
@@ -69,7 +70,7 @@ def radau_iia_matrix():
 # ---------------------------------------------------------------------------
 # small dense linear algebra (real or complex), model-free
 # ---------------------------------------------------------------------------
-@numba.njit(cache=True)
+@kernel
 def lu_factor(a, piv):
     """In-place LU factorisation with partial pivoting (Golub & Van Loan Alg. 3.4.1);
     False when a pivot is zero or not finite."""
@@ -99,7 +100,7 @@ def lu_factor(a, piv):
     return True
 
 
-@numba.njit(cache=True)
+@kernel
 def lu_solve(lu, piv, b):
     """Solve (P L U) x = b in place for the factors of `lu_factor`."""
     n = lu.shape[0]
@@ -121,7 +122,7 @@ def lu_solve(lu, piv, b):
         b[i] = acc / lu[i, i]
 
 
-@numba.njit(cache=True)
+@kernel
 def shifted_lu(J, mu, out, piv):
     """out = LU of (mu I − J); False when singular."""
     n = J.shape[0]
@@ -132,14 +133,14 @@ def shifted_lu(J, mu, out, piv):
     return lu_factor(out, piv)
 
 
-@numba.njit(cache=True)
+@kernel
 def collocation_value(y, Q, x, out):
     """out = y + Σ_k Q[:, k] x^(k+1): the collocation polynomial at t_old + x h_old."""
     for i in range(y.shape[0]):
         out[i] = y[i] + x * (Q[i, 0] + x * (Q[i, 1] + x * Q[i, 2]))
 
 
-@numba.njit(cache=True)
+@kernel
 def dense_coefficients(Z, Q):
     """Q = Zᵀ P (n, 3)."""
     n = Z.shape[1]
@@ -148,7 +149,7 @@ def dense_coefficients(Z, Q):
             Q[i, k] = Z[0, i] * P[0, k] + Z[1, i] * P[1, k] + Z[2, i] * P[2, k]
 
 
-@numba.njit(cache=True)
+@kernel
 def predict_factor(h, h_old, err, err_old):
     """Gustafsson's predictive step factor (HNW II eq. IV.8.25), without safety:
     min(1, (h/h_old) (err_old/err)^(1/4)) · err^(−1/4); h_old < 0 means no history."""
@@ -160,9 +161,10 @@ def predict_factor(h, h_old, err, err_old):
     return min(1.0, mult) * err ** -0.25
 
 
-def build(rhs, cache):
-    """(jacobian, radau_run) compiled for `rhs`: radau_run continues an integration in
-    the Radau IIA method (see `run` below)."""
+def build(rhs, identity):
+    """(jacobian, newton, radau_run) compiled for `rhs`, named by its `identity`
+    (flowsim.numerics.jit.kernel): radau_run continues an integration in the Radau IIA
+    method (see `run` below)."""
     OK, MAX_STEPS, UNDER, NONFIN, SETTLED = (
         _st.OK, _st.MAX_STEPS, _st.STEP_UNDERFLOW, _st.NON_FINITE, _st.SETTLED)
     C_, E_, T_, TI_ = C, E, T, TI
@@ -174,7 +176,7 @@ def build(rhs, cache):
         _k.all_finite, _k.copy_into, _k.error_norm, _k.max_abs)
     UNDERFLOW = _k.UNDERFLOW
 
-    @numba.njit(cache=cache)
+    @kernel(identity=identity)
     def jacobian(t, y, f, p, J, ytmp, ftmp):
         """J ≈ ∂f/∂y by forward differences, δ_j = sqrt(eps · max(1e-5, |y_j|))
         (Hairer's radau5.f); n rhs evaluations."""
@@ -190,7 +192,7 @@ def build(rhs, cache):
                 J[i, j] = (ftmp[i] - f[i]) / delta
             ytmp[j] = yj
 
-    @numba.njit(cache=cache)
+    @kernel(identity=identity)
     def newton(t, y, h, p, Z, W, F, scale, tol, LUr, pr, LUc, pc, ytmp, fr, fc):
         """Simplified Newton for the collocation system, Z the initial guess on entry
         and the iterate on exit (HNW II §IV.8, stopping rule eq. IV.8.10–11).
@@ -245,7 +247,7 @@ def build(rhs, cache):
             it += 1
         return False, it, rate, n_eval
 
-    @numba.njit(cache=cache)
+    @kernel(identity=identity)
     def run(t, y, f, h_abs, J, have_jac, t_end, p, t_eval, j, rtol, atol, max_steps,
             n_steps, settle_tol, out_states):
         """Integrate from (t, y) with f = f(t, y) to t_end by Radau IIA, starting with

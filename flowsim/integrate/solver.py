@@ -35,11 +35,11 @@ non-finite state or derivative.  Rows past the stopping point
 of a failed run are NaN.  `n_steps` counts step attempts (accepted + rejected),
 which is what `max_steps` bounds; `n_rhs` counts rhs evaluations.
 
-Caching.  Solvers are closures over the rhs dispatcher compiled with
-`cache=True`; flowsim.integrate.cache gives the dispatchers involved stable
-identities so that a fresh process loads the compiled solver from
-`flowsim/integrate/__pycache__` (an rhs that is itself a closure has no stable
-name and is compiled without disk caching).
+Caching.  Solvers are closures over the rhs dispatcher, compiled by
+flowsim.numerics.jit.kernel with the rhs's identity (its module, name and the code it
+reaches), so each cached solver belongs to one rhs and one version of the code, in
+every process; an rhs that is itself a closure has no identity, and its solver is
+compiled once per process without the disk cache.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ from numba.core.dispatcher import Dispatcher
 
 from . import kernels as _k
 from . import radau as _radau
-from .cache import pin_uuids, stable_label
+from ..numerics.jit import code_identity, kernel
 
 __all__ = ["make_solver", "make_batch_solver", "METHOD_CODES"]
 
@@ -70,13 +70,10 @@ def _check_rhs(rhs):
 
 
 def _build(rhs):
-    stable = pin_uuids(rhs)
-    tag = stable_label(rhs) if stable else None
-    cache = stable
-    # Everything the kernels use from other modules is bound here, so it reaches
-    # them as closure cells: numba's cache key pickles the cells by value, so an
-    # edit to kernels.py or tableaus.py invalidates the cached solvers (module
-    # globals from other files would not: numba stamps only this file).
+    identity = code_identity(rhs)
+    # The helpers and constants of kernels.py reach the closures as cells (numba
+    # freezes them as compile-time constants); their code is part of the package
+    # fingerprint that names the cache directory.
     (all_finite, check_args, combine, copy_into, dense_dopri5, error_estimate,
      error_norm, fill_nan, fill_rows, max_abs, pi_factor, spectral_radius) = (
         _k.all_finite, _k.check_args, _k.combine, _k.copy_into, _k.dense_dopri5,
@@ -84,7 +81,7 @@ def _build(rhs):
         _k.pi_factor, _k.spectral_radius)
     STIFF_CHECK_EVERY, STIFF_GROWTH, STIFF_HRHO = (
         _k.STIFF_CHECK_EVERY, _k.STIFF_GROWTH, _k.STIFF_HRHO)
-    radau_jacobian, radau_newton, radau_run = _radau.build(rhs, cache)
+    radau_jacobian, radau_newton, radau_run = _radau.build(rhs, identity)
     RADAU_ORDER = 3       # order of Radau IIA's error estimate (first step, HINIT)
     TAB_A, TAB_B, TAB_C, TAB_E, TAB_STAGES, TAB_FSAL = (
         _k.TAB_A, _k.TAB_B, _k.TAB_C, _k.TAB_E, _k.TAB_STAGES, _k.TAB_FSAL)
@@ -93,7 +90,7 @@ def _build(rhs):
     OK, MAX_STEPS, UNDER, NONFIN, SETTLED, INVALID = (
         _k.OK, _k.MAX_STEPS, _k.UNDER, _k.NONFIN, _k.SETTLED, _k.INVALID)
 
-    @numba.njit(cache=cache)
+    @kernel(identity=identity)
     def stages(t, y, h, p, A, C, s, K, ytmp):
         """The one stepping function: given K[0] = f(t, y), fill stages K[1..s-1]
         (HNW I eq. 1.8).  The last stage argument is left in ytmp."""
@@ -107,7 +104,7 @@ def _build(rhs):
                 ytmp[k] = y[k] + h * acc
             rhs(t + C[i] * h, ytmp, p, K[i])
 
-    @numba.njit(cache=cache)
+    @kernel(identity=identity)
     def initial_step(t, y, f0, p, rtol, atol, order, hmax, ytmp, f1):
         """Starting step size (HNW I §II.4, p. 169; Hairer's HINIT)."""
         n = y.shape[0]
@@ -141,7 +138,7 @@ def _build(rhs):
             h1 = (0.01 / der12) ** (1.0 / order)
         return min(100.0 * h, h1, hmax)
 
-    @numba.njit(cache=cache)
+    @kernel(identity=identity)
     def solve(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
               settle_tol, out_states):
         fill_nan(out_states)
@@ -320,13 +317,6 @@ def _build(rhs):
             fill_rows(out_states, j, y)
         return status, n_steps, n_rhs, t
 
-    if tag is not None:
-        pin_uuids(stages, f"{tag}#stages")
-        pin_uuids(initial_step, f"{tag}#initial_step")
-        pin_uuids(radau_jacobian, f"{tag}#radau_jacobian")
-        pin_uuids(radau_newton, f"{tag}#radau_newton")
-        pin_uuids(radau_run, f"{tag}#radau_run")
-        pin_uuids(solve, f"{tag}#solve")
     return solve
 
 
@@ -364,10 +354,9 @@ def make_batch_solver(rhs):
     if batch is not None:
         return batch
     solve = make_solver(rhs)
-    tag = stable_label(rhs) if pin_uuids(rhs) else None
     INVALID = _k.INVALID
 
-    @numba.njit(parallel=True, cache=tag is not None)
+    @kernel(identity=code_identity(rhs), parallel=True)
     def solve_batch(Y0, Pmat, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
                     settle_tol, out, status, n_steps, n_rhs):
         P = Y0.shape[0]
@@ -385,7 +374,5 @@ def make_batch_solver(rhs):
             n_steps[i] = ns
             n_rhs[i] = nr
 
-    if tag is not None:
-        pin_uuids(solve_batch, f"{tag}#solve_batch")
     _BATCH_SOLVERS[rhs] = solve_batch
     return solve_batch

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from ..numerics.jit import kernel
 
 
-@numba.njit(cache=True)
+@kernel
 def quadratic_rhs(t, y, p, out):
     n = y.shape[0]
     nn = n * n

@@ -22,18 +22,18 @@ The flow is dy/dt = −∂L/∂y; with fixed weights dz/dt = 0.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..special import bessel_ratio, bessel_ratio_prime
 from ..vonmises import kl_scalar
 from .base import FlowModel
 from .circle_params import add_weight_regularizer, sizes, target_slices, weights_of
 from .matching import min_cost_assignment
+from ..numerics.jit import kernel
 
 MATCHED, REVERSED, BOUND = 0, 1, 2
 
 
-@njit(cache=True)
+@kernel
 def _matched_loss(y, p, out, variant):
     """Value of the matched loss `variant`; writes −∇L into out (length 3K)."""
     k, m, trainable, lam, _ = sizes(p)
@@ -112,32 +112,32 @@ def _matched_loss(y, p, out, variant):
     return value
 
 
-@njit(cache=True)
+@kernel
 def rhs_matched(t, y, p, out):
     _matched_loss(y, p, out, MATCHED)
 
 
-@njit(cache=True)
+@kernel
 def objective_matched(y, p):
     return _matched_loss(y, p, np.empty(y.size), MATCHED)
 
 
-@njit(cache=True)
+@kernel
 def rhs_matched_reversed(t, y, p, out):
     _matched_loss(y, p, out, REVERSED)
 
 
-@njit(cache=True)
+@kernel
 def objective_matched_reversed(y, p):
     return _matched_loss(y, p, np.empty(y.size), REVERSED)
 
 
-@njit(cache=True)
+@kernel
 def rhs_matched_bound(t, y, p, out):
     _matched_loss(y, p, out, BOUND)
 
 
-@njit(cache=True)
+@kernel
 def objective_matched_bound(y, p):
     return _matched_loss(y, p, np.empty(y.size), BOUND)
 

@@ -22,19 +22,19 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ..simd_math import REASSOC, exp_simd, log_simd
 from ..special import bessel_ratio, i0e, logsumexp
 from .base import FlowModel
 from .circle_params import grid_slices, sizes
+from ..numerics.jit import kernel
 
 REVERSE, FORWARD = 0, 1
 LOG_2PI = math.log(2.0 * math.pi)
 Q_TINY = 1e-280
 
 
-@njit(cache=True)
+@kernel
 def _mixture_kl_loss_lse(y, p, out, direction):
     """Value of the discrete mixture KL in `direction`; writes −∇L into out (per-node
     logsumexp: safe when some q_n underflows, i.e. κ ≳ 350)."""
@@ -92,7 +92,7 @@ def _mixture_kl_loss_lse(y, p, out, direction):
     return value
 
 
-@njit(cache=True, fastmath=REASSOC, error_model="numpy")
+@kernel(fastmath=REASSOC, error_model="numpy")
 def _mixture_kl_loss(y, p, out, direction):
     """Value of the discrete mixture KL in `direction`; writes −∇L into out.
 
@@ -159,22 +159,22 @@ def _mixture_kl_loss(y, p, out, direction):
     return h * value
 
 
-@njit(cache=True)
+@kernel
 def rhs_reverse_kl(t, y, p, out):
     _mixture_kl_loss(y, p, out, REVERSE)
 
 
-@njit(cache=True)
+@kernel
 def objective_reverse_kl(y, p):
     return _mixture_kl_loss(y, p, np.empty(y.size), REVERSE)
 
 
-@njit(cache=True)
+@kernel
 def rhs_forward_kl(t, y, p, out):
     _mixture_kl_loss(y, p, out, FORWARD)
 
 
-@njit(cache=True)
+@kernel
 def objective_forward_kl(y, p):
     return _mixture_kl_loss(y, p, np.empty(y.size), FORWARD)
 

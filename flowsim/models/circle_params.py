@@ -15,10 +15,10 @@ Parameter vector p:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from ..special import softmax
 from ..vonmises import VonMisesMixture, circle_grid
+from ..numerics.jit import kernel
 
 HEADER = 5
 
@@ -44,13 +44,13 @@ def unpack_state(states: np.ndarray, n_components: int):
     return w, states[..., n_components:2 * n_components], np.exp(states[..., 2 * n_components:]), z
 
 
-@njit(cache=True)
+@kernel
 def sizes(p):
     """(K, M, trainable, λ, N) from the header."""
     return int(p[0]), int(p[1]), p[2] > 0.5, p[3], int(p[4])
 
 
-@njit(cache=True)
+@kernel
 def target_slices(p):
     """Views (log ρ, μ*, κ*) of the target inside p."""
     m = int(p[1])
@@ -58,7 +58,7 @@ def target_slices(p):
     return p[o:o + m], p[o + m:o + 2 * m], p[o + 2 * m:o + 3 * m]
 
 
-@njit(cache=True)
+@kernel
 def grid_slices(p):
     """Views (cos θ_n, sin θ_n, log p(θ_n)) of the quadrature grid inside p."""
     m, n = int(p[1]), int(p[4])
@@ -66,7 +66,7 @@ def grid_slices(p):
     return p[o:o + n], p[o + n:o + 2 * n], p[o + 2 * n:o + 3 * n]
 
 
-@njit(cache=True)
+@kernel
 def weights_of(y, k):
     """softmax(z) of the state's logits."""
     w = np.empty(k)
@@ -74,7 +74,7 @@ def weights_of(y, k):
     return w
 
 
-@njit(cache=True)
+@kernel
 def add_weight_regularizer(w, lam, k, out_z):
     """Adds −∂/∂z_j of λ Σ_k (w_k − 1/K)² = −2λ w_j[(w_j − 1/K) − Σ_k w_k (w_k − 1/K)] to out_z."""
     if lam == 0.0:

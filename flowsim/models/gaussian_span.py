@@ -48,10 +48,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ..gaussian import logistic_normal, quadrature_params, hermite_rule
 from .base import FlowModel
+from ..numerics.jit import kernel
 
 HK, HM, HR, HTAU, HDIM, HOBJ, HTW, HTV, HNCUB = range(9)
 HEAD = 12
@@ -100,7 +100,7 @@ def unpack_state(states, K, r):
     return X, states[:, K * r:K * r + K], states[:, K * r + K]
 
 
-@njit(cache=True)
+@kernel
 def _offsets(p):
     K = int(p[HK])
     M = int(p[HM])
@@ -114,7 +114,7 @@ def _offsets(p):
     return K, M, r, ncub, t_off, lr_off, cx_off, cw_off, q_off
 
 
-@njit(cache=True)
+@kernel
 def mixture_expectations(lw, C, var, c, vx, p, es, ess):
     """For x ~ N(c, vx I_r) and the mixture sum_i e^{lw_i} N(C_i, var I_r) (lw normalised):
     es[i] = E s_i(x), ess[i, l] = E s_i s_l, return E log(sum_i e^{lw_i} N_i(x) / N_0(x)).
@@ -206,7 +206,7 @@ def mixture_expectations(lw, C, var, c, vx, p, es, ess):
     return elog
 
 
-@njit(cache=True)
+@kernel
 def _unpack(y, p):
     K, M, r, ncub, t_off, lr_off, cx_off, cw_off, q_off = _offsets(p)
     X = y[:K * r].reshape((K, r))
@@ -225,7 +225,7 @@ def _unpack(y, p):
     return K, M, r, X, lw, np.exp(lw), T, lr, math.exp(y[K * r + K])
 
 
-@njit(cache=True)
+@kernel
 def _sq(a, b):
     s = 0.0
     for i in range(a.shape[0]):
@@ -233,7 +233,7 @@ def _sq(a, b):
     return s
 
 
-@njit(cache=True)
+@kernel
 def reverse_terms(y, p, F, gam, cq, pvar, qvar):
     """F_k, gam[k, j] = E_{q_k} pi_j, cq[k, l] = E_{q_k} s_l, E_{q_k} of the two variance
     sums of (S2) into pvar[k], qvar[k]; returns L = KL(q||p) (S1)."""
@@ -269,7 +269,7 @@ def reverse_terms(y, p, F, gam, cq, pvar, qvar):
     return L
 
 
-@njit(cache=True)
+@kernel
 def forward_terms(y, p, es, ess):
     """es[j, k] = E_{p_j} s_k, ess[j, k, l] = E_{p_j} s_k s_l; returns L = KL(p||q) (S1)."""
     K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
@@ -295,7 +295,7 @@ def forward_terms(y, p, es, ess):
     return L
 
 
-@njit(cache=True)
+@kernel
 def rhs(t, y, p, out):
     """dy/dt = -grad_y L, y = [X (K r), theta (K), log v]: (S2) reverse, (S3) forward."""
     K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
@@ -363,7 +363,7 @@ def rhs(t, y, p, out):
             out[K * r + K] = -0.5 * d + 0.5 * acc / v
 
 
-@njit(cache=True)
+@kernel
 def reverse_kl(y, p):
     """KL(q||p) of the full d-dimensional mixtures (S1)."""
     K = int(p[HK])
@@ -372,7 +372,7 @@ def reverse_kl(y, p):
                          np.empty(K), np.empty(K))
 
 
-@njit(cache=True)
+@kernel
 def forward_kl(y, p):
     """KL(p||q) of the full d-dimensional mixtures (S1)."""
     K = int(p[HK])
@@ -380,7 +380,7 @@ def forward_kl(y, p):
     return forward_terms(y, p, np.empty((M, K)), np.empty((M, K, K)))
 
 
-@njit(cache=True)
+@kernel
 def objective(y, p):
     """reverse or forward KL by p[HOBJ]."""
     if p[HOBJ] == 0.0:
@@ -388,7 +388,7 @@ def objective(y, p):
     return forward_kl(y, p)
 
 
-@njit(cache=True)
+@kernel
 def mode_responsibilities(y, p, out):
     """out[k, j] = E_{q_k} pi_j."""
     K, M, r, X, lw, w, T, lr, v = _unpack(y, p)

@@ -61,10 +61,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from ..gaussian import logistic_normal, quadrature_params
 from .base import FlowModel
+from ..numerics.jit import kernel
 
 LAM, RHO, TAU, DIM, OBJ, TRAIN_W, TRAIN_V = range(7)
 QOFF = 8
@@ -79,7 +79,7 @@ def pack_params(Lam, rho, tau, d, objective, train_weights, train_var, n_gh):
     return np.concatenate([head, quadrature_params(n_gh)])
 
 
-@njit(cache=True)
+@kernel
 def _softmax2(th1, th2):
     """(w_1, w_2, log w_1, log w_2) of softmax(theta_1, theta_2), stable."""
     dlt = th2 - th1
@@ -88,7 +88,7 @@ def _softmax2(th1, th2):
     return math.exp(lw1), math.exp(lw2), lw1, lw2
 
 
-@njit(cache=True)
+@kernel
 def _overlap_rates(y, Lam, a1, a2, b11, b12, b21, b22, out):
     """(G1) written out for K = 2."""
     m1 = y[M1]
@@ -108,13 +108,13 @@ def _overlap_rates(y, Lam, a1, a2, b11, b12, b21, b22, out):
     out[Q22] = 2.0 * d22
 
 
-@njit(cache=True)
+@kernel
 def _dist2(y):
     """D = Q_11 + Q_22 - 2 Q_12 clipped at 0 (round-off can make it slightly negative)."""
     return max(y[Q11] + y[Q22] - 2.0 * y[Q12], 0.0)
 
 
-@njit(cache=True)
+@kernel
 def reverse_terms(y, p, res, with_v=True):
     """res = [gamma_1, gamma_2, Sa_1, Sa_2, F_1, F_2, Va_1, Va_2, Vh_1, Vh_2, L] (R1-R2).
 
@@ -149,7 +149,7 @@ def reverse_terms(y, p, res, with_v=True):
     res[10] = w1 * res[4] + w2 * res[5]
 
 
-@njit(cache=True)
+@kernel
 def forward_terms(y, p, res, with_kl=True):
     """res = [Sb_1, Sb_2, Vb_1, Vb_2, G_1, G_2, L] (F1, F5); Sb_j = E_{p_j} s_2.
 
@@ -186,7 +186,7 @@ def forward_terms(y, p, res, with_kl=True):
         res[6] = rho * res[4] + (1.0 - rho) * res[5]
 
 
-@njit(cache=True)
+@kernel
 def rhs(t, y, p, out):
     """dy/dt = -grad_y L for y = [m_1, m_2, Q_11, Q_12, Q_22, theta_1, theta_2, s] (R1-R4, F1-F4)."""
     Lam = p[LAM]
@@ -246,7 +246,7 @@ def rhs(t, y, p, out):
             out[LOGV] = 0.0
 
 
-@njit(cache=True)
+@kernel
 def reverse_kl(y, p):
     """KL(q || p) of the full d-dimensional mixtures (R2): sum_k w_k F_k."""
     res = np.empty(11)
@@ -254,7 +254,7 @@ def reverse_kl(y, p):
     return res[10]
 
 
-@njit(cache=True)
+@kernel
 def forward_kl(y, p):
     """KL(p || q) of the full d-dimensional mixtures (F5): sum_j rho_j G_j."""
     res = np.empty(7)
@@ -262,7 +262,7 @@ def forward_kl(y, p):
     return res[6]
 
 
-@njit(cache=True)
+@kernel
 def objective(y, p):
     """The L whose negative gradient `rhs` is: reverse or forward KL by p[OBJ]."""
     if p[OBJ] == OBJ_REVERSE:
@@ -270,7 +270,7 @@ def objective(y, p):
     return forward_kl(y, p)
 
 
-@njit(cache=True)
+@kernel
 def mode_responsibilities(y, p, out):
     """out[k, j] = E_{q_k} pi_j (j = 0: mu_1, j = 1: mu_2), each by its own quadrature."""
     Lam = p[LAM]

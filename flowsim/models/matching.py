@@ -10,12 +10,12 @@ row of the smaller side is matched, as linear_sum_assignment does.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from ..numerics.jit import kernel
 
 MAX_ENUMERATED = 6
 
 
-@njit(cache=True)
+@kernel
 def next_permutation(perm) -> bool:
     """Advance `perm` to the next lexicographic permutation in place; False after the last."""
     n = perm.size
@@ -36,7 +36,7 @@ def next_permutation(perm) -> bool:
     return True
 
 
-@njit(cache=True)
+@kernel
 def min_cost_assignment(cost, row_to_col) -> float:
     """Fill row_to_col[i] with the column matched to row i (−1 if unmatched); return the total.
 

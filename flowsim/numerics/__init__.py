@@ -1,0 +1,1 @@
+"""Model-free numerics: compiled-kernel cache (jit), special functions, SIMD math."""

@@ -1,0 +1,223 @@
+"""The compiled-kernel disk cache never hands one model's machine code to another.
+
+Every scenario runs real processes on a shared NUMBA_CACHE_DIR and compares each
+result with the same run alone in a fresh cache: processes in turn, a process that
+loads several models' solvers, processes started together on an empty cache, and a
+cold dask sweep followed by local runs from its cache. Before the content-addressed
+cache, the first and the last of these gave status ok beside another model's numbers.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flowsim.numerics import jit
+
+pytestmark = pytest.mark.slow
+
+RUNNER = r"""
+import json, sys
+import numpy as np
+from flowsim import simulate, VonMisesMixture, GaussianMixture
+
+def circle():
+    d = np.radians
+    return (VonMisesMixture(d([0, 90, 180, 270]), [50.0] * 4, [0.25] * 4),
+            VonMisesMixture(d([10, 45, 135, 225]), [40.0, 30.0, 20.0, 10.0], [.7, .1, .1, .1]))
+
+def gaussian():
+    t = GaussianMixture([[-2.0, 0.0, 0.0], [2.0, 0.0, 0.0]], [0.3, 0.7], 1.0)
+    q = GaussianMixture([[0.5, 0.3, -0.2], [-0.4, -0.6, 0.1]], [0.5, 0.5], 1.0)
+    return t, q
+
+for spec in sys.argv[1:]:
+    family, objective, weights = spec.split(":")
+    target, init = circle() if family == "vonmises" else gaussian()
+    tr = simulate(target, init, objective=objective, weights=weights, t_max=50.0, backend="numba")
+    print(json.dumps({"spec": spec, "status": tr.status, "n_steps": tr.n_steps,
+                      "final": tr.states[-1].tolist()}))
+"""
+
+SPECS = ("vonmises:matched:trainable", "vonmises:matched_bound:fixed",
+         "vonmises:matched_reversed:trainable", "vonmises:reverse_kl:trainable",
+         "vonmises:forward_kl:fixed", "gaussian:reverse_kl:trainable")
+
+
+def _env(cache: Path) -> dict:
+    env = dict(os.environ)
+    env["NUMBA_CACHE_DIR"] = str(cache)
+    env.pop("NUMBA_NUM_THREADS", None)
+    return env
+
+
+def run_models(cache: Path, *specs) -> dict:
+    """{spec: result} of one process running `specs` in turn on the cache `cache`."""
+    out = subprocess.run([sys.executable, "-c", RUNNER, *specs], env=_env(cache),
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return {r["spec"]: r for r in rows}
+
+
+def start_models(cache: Path, specs) -> list:
+    """Start one process per spec at once on the cache `cache`."""
+    return [subprocess.Popen([sys.executable, "-c", RUNNER, s], env=_env(cache),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for s in specs]
+
+
+def finish(procs) -> dict:
+    results = {}
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=900)
+        assert proc.returncode == 0, stderr[-2000:]
+        for line in stdout.splitlines():
+            if line.startswith("{"):
+                row = json.loads(line)
+                results[row["spec"]] = row
+    return results
+
+
+@pytest.fixture(scope="module")
+def alone(tmp_path_factory) -> dict:
+    """Each model run alone, in a cache of its own (two processes at a time)."""
+    root = tmp_path_factory.mktemp("alone")
+
+    def one(i_spec):
+        i, spec = i_spec
+        return run_models(root / f"cache{i}", spec)[spec]
+
+    with ThreadPoolExecutor(2) as pool:
+        rows = list(pool.map(one, enumerate(SPECS)))
+    assert all(r["status"] == 0 for r in rows)
+    return {r["spec"]: r for r in rows}
+
+
+def assert_same(result: dict, reference: dict) -> None:
+    assert result["status"] == reference["status"], result["spec"]
+    assert result["n_steps"] == reference["n_steps"], result["spec"]
+    np.testing.assert_array_equal(result["final"], reference["final"], err_msg=result["spec"])
+
+
+def test_models_differ(alone):
+    """The scenarios below could not tell a swapped solver if the models agreed."""
+    finals = [tuple(np.round(alone[s]["final"], 6)) for s in SPECS[:3]]
+    assert len(set(finals)) == 3
+
+
+def test_processes_in_turn_then_one_process_with_two_models(tmp_path, alone):
+    cache = tmp_path / "shared"
+    for spec in SPECS[:3]:
+        assert_same(run_models(cache, spec)[spec], alone[spec])
+    both = run_models(cache, SPECS[1], SPECS[2], SPECS[0])
+    for spec in SPECS[:3]:
+        assert_same(both[spec], alone[spec])
+
+
+def test_processes_started_together_on_an_empty_cache(tmp_path, alone):
+    cache = tmp_path / "shared"
+    specs = SPECS[:4] + SPECS[5:]
+    results = finish(start_models(cache, specs))
+    for spec in specs:
+        assert_same(results[spec], alone[spec])
+    after = run_models(cache, *reversed(specs))
+    for spec in specs:
+        assert_same(after[spec], alone[spec])
+
+
+def test_cold_dask_sweep_then_local_runs_from_its_cache(tmp_path):
+    pytest.importorskip("distributed")
+    study = Path(__file__).parent.parent / "studies" / "circle_collapsed.toml"
+
+    def sweep(cache, out, *extra):
+        proc = subprocess.run([sys.executable, "-m", "flowsim.sweep", str(study), "--out", str(out),
+                               "--quiet", *extra], env=_env(cache), capture_output=True, text=True,
+                              timeout=1200)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        import xarray as xr
+        ds = xr.open_zarr(str(out))
+        return {name: ds[name].values for name in ("status", "weights", "final_objective", "n_steps")}
+
+    shared = tmp_path / "shared"
+    dask_run = sweep(shared, tmp_path / "dask.zarr", "--executor", "dask")
+    local_after = sweep(shared, tmp_path / "local.zarr")
+    fresh = sweep(tmp_path / "fresh", tmp_path / "fresh.zarr")
+    for name in fresh:
+        np.testing.assert_array_equal(dask_run[name], fresh[name], err_msg=name)
+        np.testing.assert_array_equal(local_after[name], fresh[name], err_msg=name)
+
+
+# ------------------------------------------------------------------- the mechanism
+
+def test_an_entry_loads_only_for_its_own_key(tmp_path):
+    store = jit._ContentAddressedFile(str(tmp_path), "mod.f")
+    key_a, key_b = ("id", "sig-a", "cpu"), ("id", "sig-b", "cpu")
+    store.save(key_a, "payload a")
+    store.save(key_b, "payload b")
+    assert store.load(key_a) == "payload a" and store.load(key_b) == "payload b"
+    store._file(key_b).write_bytes(store._file(key_a).read_bytes())   # a foreign entry in b's place
+    assert store.load(key_b) is None
+    store._file(key_a).write_bytes(store._file(key_a).read_bytes()[:10])   # a truncated entry
+    assert store.load(key_a) is None
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_fingerprint_changes_with_any_source_and_names_the_directory(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "sub" / "b.py").write_text("y = 2\n")
+    before = jit.fingerprint(pkg)
+    (pkg / "sub" / "b.py").write_text("y = 3\n")
+    jit.fingerprint.cache_clear()
+    edited = jit.fingerprint(pkg)
+    (pkg / "a.py").rename(pkg / "c.py")
+    jit.fingerprint.cache_clear()
+    assert len({before, edited, jit.fingerprint(pkg)}) == 3
+    assert jit.cache_dir().name == jit.DIR_PREFIX + jit.fingerprint()[:24]
+
+
+def test_prune_keeps_this_version_and_recent_ones(tmp_path):
+    old, recent = tmp_path / f"{jit.DIR_PREFIX}old", tmp_path / f"{jit.DIR_PREFIX}recent"
+    for d in (old, recent):
+        d.mkdir()
+        (d / jit.LAST_USED).touch()
+    os.utime(old / jit.LAST_USED, (0, 0))
+    (tmp_path / "not-ours").mkdir()
+    removed = jit.prune(tmp_path, max_age_days=30)
+    assert removed == [old]
+    assert recent.is_dir() and (tmp_path / "not-ours").is_dir()
+
+
+def test_closures_without_identity_get_distinct_names_and_no_disk_cache():
+    def make(c):
+        @jit.kernel
+        def f(x):
+            return x + c
+        return f
+
+    f1, f2 = make(1.0), make(2.0)
+    assert f1.py_func.__qualname__ != f2.py_func.__qualname__
+    assert (f1(1.0), f2(1.0)) == (2.0, 3.0)
+    assert not isinstance(f1._cache, jit.KernelCache)
+
+
+def test_closure_identity_becomes_its_name():
+    @jit.kernel(identity="model.a")
+    def g(x):
+        return x
+
+    assert "model.a" in g.py_func.__qualname__
+    assert isinstance(g._cache, jit.KernelCache)
+
+
+def test_kernel_refuses_numbas_cache_flag():
+    with pytest.raises(ValueError, match="cache"):
+        jit.kernel(cache=True)
