@@ -169,31 +169,53 @@ def test_an_entry_loads_only_for_its_own_key(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_fingerprint_changes_with_any_source_and_names_the_directory(tmp_path):
-    pkg = tmp_path / "pkg"
-    (pkg / "sub").mkdir(parents=True)
-    (pkg / "a.py").write_text("x = 1\n")
-    (pkg / "sub" / "b.py").write_text("y = 2\n")
-    before = jit.fingerprint(pkg)
-    (pkg / "sub" / "b.py").write_text("y = 3\n")
-    jit.fingerprint.cache_clear()
-    edited = jit.fingerprint(pkg)
-    (pkg / "a.py").rename(pkg / "c.py")
-    jit.fingerprint.cache_clear()
-    assert len({before, edited, jit.fingerprint(pkg)}) == 3
-    assert jit.cache_dir().name == jit.DIR_PREFIX + jit.fingerprint()[:24]
+def test_code_identity_follows_callees_in_other_files_and_ignores_the_rest(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkgid"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "callee.py").write_text("from flowsim.numerics.jit import kernel\n\n@kernel\n"
+                                   "def g(x):\n    return x + 1.0\n")
+    (pkg / "caller.py").write_text("import numpy as np\nfrom flowsim.numerics.jit import kernel\n"
+                                   "from .callee import g\nC = np.arange(3.0)\n\n@kernel\n"
+                                   "def f(x):\n    return 2.0 * g(x) + C[0]\n")
+    (pkg / "other.py").write_text("z = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    import pkgid.caller as caller
+
+    def identity():
+        importlib.reload(importlib.import_module("pkgid.callee"))
+        importlib.reload(caller)
+        return jit.code_identity(caller.f)
+
+    first = identity()
+    (pkg / "other.py").write_text("z = 2\n")
+    assert identity() == first                        # a file the kernel does not reach
+    (pkg / "callee.py").write_text("from flowsim.numerics.jit import kernel\n\n@kernel\n"
+                                   "def g(x):\n    return x + 2.0\n")
+    edited = identity()
+    assert edited != first                            # a callee in another file
+    assert caller.f(1.0) == 6.0
 
 
-def test_prune_keeps_this_version_and_recent_ones(tmp_path):
-    old, recent = tmp_path / f"{jit.DIR_PREFIX}old", tmp_path / f"{jit.DIR_PREFIX}recent"
-    for d in (old, recent):
-        d.mkdir()
-        (d / jit.LAST_USED).touch()
-    os.utime(old / jit.LAST_USED, (0, 0))
-    (tmp_path / "not-ours").mkdir()
-    removed = jit.prune(tmp_path, max_age_days=30)
-    assert removed == [old]
-    assert recent.is_dir() and (tmp_path / "not-ours").is_dir()
+def test_code_identity_sees_captured_values():
+    def make(arr):
+        def f(x):
+            return x + arr[0]
+        return f
+
+    assert jit.code_identity(make(np.zeros(2))) != jit.code_identity(make(np.ones(2)))
+    assert jit.code_identity(make(np.zeros(2))) == jit.code_identity(make(np.zeros(2)))
+
+
+def test_prune_removes_unused_entries_only(tmp_path):
+    old, recent = tmp_path / f"a.1{jit.SUFFIX}", tmp_path / f"b.2{jit.SUFFIX}"
+    for f in (old, recent, tmp_path / "notes.txt"):
+        f.write_bytes(b"x")
+    os.utime(old, (0, 0))
+    os.utime(tmp_path / "notes.txt", (0, 0))
+    assert jit.prune(tmp_path, max_age_days=30) == [old]
+    assert recent.exists() and (tmp_path / "notes.txt").exists()
 
 
 def test_closures_without_identity_get_distinct_names_and_no_disk_cache():

@@ -36,10 +36,10 @@ of a failed run are NaN.  `n_steps` counts step attempts (accepted + rejected),
 which is what `max_steps` bounds; `n_rhs` counts rhs evaluations.
 
 Caching.  Solvers are closures over the rhs dispatcher, compiled by
-flowsim.numerics.jit.kernel with the rhs's identity (its module, name and the code it
-reaches), so each cached solver belongs to one rhs and one version of the code, in
-every process; an rhs that is itself a closure has no identity, and its solver is
-compiled once per process without the disk cache.
+flowsim.numerics.jit.kernel under the rhs's name, and keyed by the code they reach, so
+each cached solver belongs to one rhs and one version of its code, in every process; an
+rhs that is itself a closure has no name to go by, and its solver is compiled once per
+process without the disk cache.
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ from numba.core.dispatcher import Dispatcher
 
 from . import kernels as _k
 from . import radau as _radau
-from ..numerics.jit import code_identity, kernel
+from ..numerics.jit import kernel, rhs_identity
 
 __all__ = ["make_solver", "make_batch_solver", "METHOD_CODES"]
 
@@ -70,10 +70,9 @@ def _check_rhs(rhs):
 
 
 def _build(rhs):
-    identity = code_identity(rhs)
+    identity = rhs_identity(rhs)
     # The helpers and constants of kernels.py reach the closures as cells (numba
-    # freezes them as compile-time constants); their code is part of the package
-    # fingerprint that names the cache directory.
+    # freezes them as compile-time constants); they enter the closures' code identity.
     (all_finite, check_args, combine, copy_into, dense_dopri5, error_estimate,
      error_norm, fill_nan, fill_rows, max_abs, pi_factor, spectral_radius) = (
         _k.all_finite, _k.check_args, _k.combine, _k.copy_into, _k.dense_dopri5,
@@ -356,7 +355,7 @@ def make_batch_solver(rhs):
     solve = make_solver(rhs)
     INVALID = _k.INVALID
 
-    @kernel(identity=code_identity(rhs), parallel=True)
+    @kernel(identity=rhs_identity(rhs), parallel=True)
     def solve_batch(Y0, Pmat, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
                     settle_tol, out, status, n_steps, n_rhs):
         P = Y0.shape[0]

@@ -17,24 +17,26 @@ another:
 
 Here instead
 
-* the cache lives in `<root>/flowsim-<fingerprint>`, the fingerprint being the sha256 of
-  every flowsim source file and the numba, llvmlite and Python versions: two versions of
-  the package never share an entry, and any edit anywhere recompiles everything once;
+* a kernel's key holds its **code identity**: the sha256 of the source files of the
+  kernel and of everything it reaches (the functions, kernels, ufuncs and intrinsics it
+  names, the modules it uses, transitively), of the array and scalar values it freezes
+  as constants, and of the numba, llvmlite and Python versions. An edit anywhere in
+  that code changes the key; an edit elsewhere does not;
 * an entry's file name is the sha256 of its full key (module, qualified name, target,
-  bytecode, the closure's declared identity, signature, CPU), and the file stores that
-  key, which is compared on load: a file can only ever be loaded for its own key;
+  code identity, closure identity, signature, CPU), and the file stores that key, which
+  is compared on load: a file can only ever be loaded for its own key;
 * a file is written under a unique temporary name and renamed into place (atomic on
   POSIX), so processes compiling at once, the same kernel or different ones, never see
   a partial or foreign entry, and need no lock;
-* a closure is cached only when its factory declares `identity`, a string naming
-  everything the closure captures (the solver: the right-hand side and its code); its
-  qualified name becomes that identity, so its symbols are unique to it in every
-  process. A closure without an identity gets a per-process random name and no disk
-  cache.
+* a closure is cached only when its factory declares `identity`, a string naming what
+  the closure captures (the solver: its right-hand side); its qualified name becomes
+  that identity, so its symbols are unique to it in every process, and the values in
+  its cells enter the code identity. A closure without an identity gets a per-process
+  random name and no disk cache.
 
-The root is NUMBA_CACHE_DIR when set, else the package's `__pycache__` when writable,
-else the user cache directory. `prune` removes the directories of other versions that
-have not been used for `max_age_days`.
+The cache lives in `<root>/flowsim-kernels`, the root being NUMBA_CACHE_DIR when set,
+else the package's `__pycache__` when writable, else the user cache directory. Entries
+not used for `MAX_AGE_DAYS` are pruned once per process.
 """
 from __future__ import annotations
 
@@ -44,40 +46,118 @@ import pickle
 import re
 import sys
 import time
+import types
 import uuid
 from functools import lru_cache
 from pathlib import Path
 
 import numba
+import numpy as np
 from numba.core import config
-from numba.core.caching import (CompileResultCacheImpl, FunctionCache, _CacheLocator,
-                                _cache_log)
+from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator, _cache_log
+from numba.core.dispatcher import Dispatcher
+from numba.core.extending import _Intrinsic
+from numba.np.ufunc.dufunc import DUFunc
 
-__all__ = ["kernel", "ufunc", "KernelCache", "fingerprint", "cache_root", "cache_dir", "prune",
-           "compiled_count", "code_identity"]
+__all__ = ["kernel", "ufunc", "KernelCache", "code_identity", "cache_root", "cache_dir",
+           "prune", "compiled_count"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
-DIR_PREFIX = "flowsim-"
-LAST_USED = "last-used"
+CACHE_NAME = "flowsim-kernels"
+SUFFIX = ".nbk"
+MAX_AGE_DAYS = 30.0
+LIBRARIES = frozenset({"numpy", "numba", "llvmlite", "math", "cmath", "scipy", "builtins"})
 _SAFE = re.compile(r"[^A-Za-z0-9_.]+")
 _compiled = [0]
 
 
+# ----------------------------------------------------------------------- code identity
+
 @lru_cache(maxsize=None)
-def fingerprint(package_dir: Path = PACKAGE_DIR) -> str:
-    """sha256 of every .py file under the package (path and bytes) and of the numba,
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _hash_file(h, path: str) -> None:
+    try:
+        st = os.stat(path)
+        digest = _file_digest(path, st.st_mtime_ns, st.st_size)
+    except OSError:
+        digest = "missing"
+    h.update(f"{path}\0{digest}\0".encode())
+
+
+def _library(obj) -> bool:
+    module = getattr(obj, "__module__", None) or getattr(obj, "__name__", "") or ""
+    return module.split(".")[0] in LIBRARIES
+
+
+def _code_names(code, acc):
+    acc.update(code.co_names)
+    for c in code.co_consts:
+        if hasattr(c, "co_names"):
+            _code_names(c, acc)
+    return acc
+
+
+def code_identity(func) -> str:
+    """sha256 over the source files of `func` (a Python function or a numba dispatcher)
+    and of everything it reaches, the constant values it captures, and the numba,
     llvmlite and Python versions."""
     import llvmlite
 
-    h = hashlib.sha256()
-    h.update(f"numba {numba.__version__} llvmlite {llvmlite.__version__} {sys.version}".encode())
-    for path in sorted(Path(package_dir).rglob("*.py")):
-        h.update(path.relative_to(package_dir).as_posix().encode())
-        h.update(b"\0")
-        h.update(path.read_bytes())
+    if isinstance(func, Dispatcher):
+        func = func.py_func
+    files, values, seen = set(), [], set()
+    todo = [func]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Dispatcher):
+            todo.append(obj.py_func)
+        elif isinstance(obj, DUFunc):
+            todo.append(obj._dispatcher.py_func)
+        elif isinstance(obj, _Intrinsic):
+            todo.append(obj._defn)
+        elif isinstance(obj, types.FunctionType):
+            if _library(obj):
+                continue
+            files.add(os.path.abspath(obj.__code__.co_filename))
+            g = obj.__globals__
+            todo.extend(g[name] for name in _code_names(obj.__code__, set()) if name in g)
+            for cell in obj.__closure__ or ():
+                try:
+                    todo.append(cell.cell_contents)
+                except ValueError:          # an empty cell
+                    pass
+        elif isinstance(obj, types.ModuleType):
+            path = getattr(obj, "__file__", None)
+            if path and not _library(obj):
+                files.add(os.path.abspath(path))
+                todo.extend(v for v in vars(obj).values()
+                            if isinstance(v, (Dispatcher, DUFunc, _Intrinsic)))
+        elif isinstance(obj, (tuple, list)):
+            todo.extend(obj)
+        elif isinstance(obj, np.ndarray):
+            values.append(f"{obj.dtype}{obj.shape}{hashlib.sha256(obj.tobytes()).hexdigest()}")
+        elif isinstance(obj, (bool, int, float, complex, str, bytes, np.generic, type(None))):
+            values.append(repr(obj))
+        elif isinstance(obj, dict):
+            todo.extend(obj.values())
+    h = hashlib.sha256(f"numba {numba.__version__} llvmlite {llvmlite.__version__} "
+                       f"{sys.version}\0".encode())
+    for path in sorted(files):
+        _hash_file(h, path)
+    for v in sorted(values):
+        h.update(v.encode())
         h.update(b"\0")
     return h.hexdigest()
 
+
+# ----------------------------------------------------------------------- the cache
 
 def _writable(path: Path) -> bool:
     try:
@@ -106,44 +186,37 @@ def cache_root() -> Path:
 
 
 def cache_dir() -> Path:
-    """The directory of this version's compiled kernels."""
-    return cache_root() / f"{DIR_PREFIX}{fingerprint()[:24]}"
+    """The directory of the compiled kernels."""
+    return cache_root() / CACHE_NAME
 
 
-def prune(root: Path | None = None, max_age_days: float = 30.0) -> list:
-    """Delete the cache directories of other flowsim versions unused for `max_age_days`;
+def prune(directory: Path | None = None, max_age_days: float = MAX_AGE_DAYS) -> list:
+    """Delete entries not used for `max_age_days` (a load refreshes an entry's time);
     returns the deleted paths. Entries are content-addressed, so a deletion under a
     running process costs it a recompilation, never a wrong kernel."""
-    import shutil
-
-    root = Path(root) if root is not None else cache_root()
-    mine = cache_dir().name
+    directory = Path(directory) if directory is not None else cache_dir()
     removed = []
-    if not root.is_dir():
+    if not directory.is_dir():
         return removed
-    for d in root.glob(f"{DIR_PREFIX}*"):
-        if d.name == mine or not d.is_dir():
-            continue
-        stamp = d / LAST_USED
-        used = stamp.stat().st_mtime if stamp.exists() else d.stat().st_mtime
-        if time.time() - used > max_age_days * 86400.0:
-            shutil.rmtree(d, ignore_errors=True)
-            removed.append(d)
+    now = time.time()
+    for f in directory.iterdir():
+        try:
+            stale = now - f.stat().st_mtime > max_age_days * 86400.0
+            if stale and (f.suffix == SUFFIX or f.name.endswith(".tmp")):
+                f.unlink()
+                removed.append(f)
+        except OSError:
+            pass
     return removed
 
 
 @lru_cache(maxsize=None)
-def _first_use(path: Path) -> None:
-    """Once per process: stamp this version's directory as used, prune stale versions."""
-    try:
-        (path / LAST_USED).touch()
-        prune(path.parent)
-    except OSError:
-        pass
+def _first_use(path: str) -> None:
+    prune(Path(path))
 
 
 class _Locator(_CacheLocator):
-    """Every kernel of this flowsim version in one directory, stamped by the fingerprint."""
+    """Every kernel in one directory; freshness is in the keys, not in a stamp."""
 
     def __init__(self, py_func, py_file):
         self._path = str(cache_dir())
@@ -152,7 +225,7 @@ class _Locator(_CacheLocator):
         return self._path
 
     def get_source_stamp(self):
-        return fingerprint()
+        return ""
 
     def get_disambiguator(self):
         return ""
@@ -164,7 +237,7 @@ class _Locator(_CacheLocator):
             self.ensure_cache_path()
         except OSError:
             return None
-        _first_use(Path(self._path))
+        _first_use(self._path)
         return self
 
 
@@ -181,7 +254,7 @@ class _ContentAddressedFile:
 
     def _file(self, key) -> Path:
         digest = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
-        return self._path / f"{self._name}.{digest}.nbk"
+        return self._path / f"{self._name}.{digest}{SUFFIX}"
 
     def load(self, key):
         path = self._file(key)
@@ -193,6 +266,10 @@ class _ContentAddressedFile:
             return None
         if stored_key != repr(key):
             return None
+        try:
+            os.utime(path)
+        except OSError:
+            pass
         _cache_log("[cache] data loaded from %r", str(path))
         return payload
 
@@ -212,7 +289,7 @@ class _ContentAddressedFile:
         _cache_log("[cache] data saved to %r", str(path))
 
     def flush(self) -> None:
-        for f in self._path.glob(f"{self._name}.*.nbk"):
+        for f in self._path.glob(f"{self._name}.*{SUFFIX}"):
             try:
                 f.unlink()
             except OSError:
@@ -226,13 +303,15 @@ class KernelCache(FunctionCache):
 
     def __init__(self, py_func, identity: str, target: str):
         super().__init__(py_func)
-        self._identity = (py_func.__module__, py_func.__qualname__, target, identity,
-                          hashlib.sha256(py_func.__code__.co_code).hexdigest())
+        self._head = (py_func.__module__, py_func.__qualname__, target, identity)
+        self._code = None
         name = _SAFE.sub("_", f"{py_func.__module__}.{py_func.__qualname__}")[:120]
         self._cache_file = _ContentAddressedFile(self._cache_path, name)
 
     def _index_key(self, sig, codegen):
-        return (self._identity, str(sig), codegen.magic_tuple())
+        if self._code is None:
+            self._code = code_identity(self._py_func)
+        return (self._head, self._code, str(sig), codegen.magic_tuple())
 
     def save_overload(self, sig, data):
         _compiled[0] += 1
@@ -248,7 +327,7 @@ def _cache_for(func, identity, target, fallback):
 
 
 def compiled_count() -> int:
-    """How many kernel signatures this process has compiled (not loaded from the cache)."""
+    """How many kernel signatures this process has compiled and saved (cache misses)."""
     return _compiled[0]
 
 
@@ -256,7 +335,7 @@ def _is_closure(func) -> bool:
     return "<locals>" in func.__qualname__ or func.__closure__ is not None
 
 
-def _name(func, identity):
+def _name(func, identity) -> None:
     """A closure's qualified name: its identity when cached, else unique to this process."""
     if not _is_closure(func):
         return
@@ -270,9 +349,9 @@ def kernel(func=None, *, identity: str | None = None, **options):
     """numba.njit with flowsim's disk cache (the module docstring says why not numba's).
 
     A module-level function is cached as is. A closure is cached only with `identity`,
-    a string that names everything the closure captures; without it the closure gets
-    a unique name and is compiled once per process."""
-    if options.pop("cache", None) is not None:
+    a string unique to what the closure captures; without it the closure gets a unique
+    name and is compiled once per process."""
+    if "cache" in options:
         raise ValueError("cache: kernel() always caches; do not pass cache=")
 
     def wrap(f):
@@ -298,46 +377,10 @@ def ufunc(signatures, **options):
     return wrap
 
 
-def code_identity(disp) -> str | None:
-    """An identity for a module-level dispatcher outside flowsim: its module, name and the
-    sha256 of the source files of every dispatcher it reaches through its globals (None for
-    a closure, which has no stable identity). Functions inside flowsim are covered by the
-    fingerprint already."""
-    from numba.core.dispatcher import Dispatcher
-
-    f = disp.py_func
+def rhs_identity(rhs) -> str | None:
+    """The name a solver compiled for `rhs` carries: the rhs's module and name (None for a
+    closure, whose solver is not disk-cached)."""
+    f = rhs.py_func
     if _is_closure(f):
         return None
-    files, seen, todo = set(), set(), [f]
-    while todo:
-        g = todo.pop()
-        if id(g) in seen:
-            continue
-        seen.add(id(g))
-        try:
-            files.add(os.path.abspath(g.__code__.co_filename))
-        except AttributeError:
-            continue
-        names = _code_names(g.__code__, set())
-        for name in names:
-            ref = g.__globals__.get(name)
-            if isinstance(ref, Dispatcher):
-                todo.append(ref.py_func)
-    h = hashlib.sha256()
-    for path in sorted(files):
-        if Path(path).is_relative_to(PACKAGE_DIR):
-            continue
-        h.update(path.encode())
-        try:
-            h.update(Path(path).read_bytes())
-        except OSError:
-            return None
-    return f"{f.__module__}.{f.__qualname__}@{h.hexdigest()[:24]}"
-
-
-def _code_names(code, acc):
-    acc.update(code.co_names)
-    for c in code.co_consts:
-        if hasattr(c, "co_names"):
-            _code_names(c, acc)
-    return acc
+    return f"{f.__module__}.{f.__qualname__}"
