@@ -1,7 +1,8 @@
 """flowsim: low-dimensional gradient flows of mixture variational inference and their collapse.
 
-Public entry points: `simulate`, `VonMisesMixture`, `GaussianMixture`, and the
-modules `flowsim.vonmises`, `flowsim.gaussian`, `flowsim.diagnostics`.
+Public entry points: `simulate`, `build_problem`, `log_times`, `VonMisesMixture`,
+`GaussianMixture`, and the modules `flowsim.vonmises`, `flowsim.gaussian`,
+`flowsim.diagnostics`, `flowsim.registry`.
 """
 from importlib.metadata import PackageNotFoundError, version
 
@@ -12,16 +13,20 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 
 def __getattr__(name):
-    if name == "simulate":
-        from .simulation import simulate
-        return simulate
+    if name in ("simulate", "build_problem"):
+        from . import api
+        return getattr(api, name)
+    if name == "log_times":
+        from .times import log_times
+        return log_times
     if name == "VonMisesMixture":
-        from .vonmises import VonMisesMixture
+        from .families.vonmises.mixture import VonMisesMixture
         return VonMisesMixture
     if name == "GaussianMixture":
-        from .gaussian import GaussianMixture
+        from .families.gaussian.mixture import GaussianMixture
         return GaussianMixture
     raise AttributeError(f"module 'flowsim' has no attribute {name!r}")
 
 
-__all__ = ["simulate", "VonMisesMixture", "GaussianMixture", "__version__"]
+__all__ = ["simulate", "build_problem", "log_times", "VonMisesMixture", "GaussianMixture",
+           "__version__"]

@@ -12,7 +12,7 @@ Every family reduces a state of the variational mixture q to the same handful of
     r_k             distance (T, K)       distance from component k's mean to mode j*(k),
                                           in units of that mode's standard deviation
 
-From them (DESIGN.md §Diagnostics):
+From them (docs/design.md, the diagnostics vocabulary):
 
     coverage          #{j : M_j >= rho_j / 2};  collapsed = coverage < M
     mode_weight_error  1/2 sum_j |M_j - rho_j|
@@ -31,11 +31,35 @@ import numpy as np
 EPS_WEIGHT = 1e-3
 FAR = 3.0
 
-DIAGNOSTIC_KEYS = (
-    "weights", "min_weight", "max_weight", "mode_mass", "coverage", "collapsed",
-    "mode_weight_error", "emc", "vanishing_weight", "mean_alignment", "collapse_time",
-    "final_objective", "reverse_kl", "forward_kl",
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One entry of the diagnostics vocabulary: its name, its extra dimension (none for a
+    scalar, "component" or "mode"), and what it means."""
+
+    name: str
+    dim: str | None
+    description: str
+
+
+DIAGNOSTICS = (
+    Diagnostic("weights", "component", "final mixture weights"),
+    Diagnostic("min_weight", None, "smallest final mixture weight"),
+    Diagnostic("max_weight", None, "largest final mixture weight"),
+    Diagnostic("mode_mass", "mode", "final q-mass M_j on each target mode"),
+    Diagnostic("coverage", None, "number of target modes j with q-mass M_j >= rho_j / 2"),
+    Diagnostic("collapsed", None, "1 if coverage < number of target modes"),
+    Diagnostic("mode_weight_error", None, "1/2 sum_j |M_j - rho_j|"),
+    Diagnostic("emc", None, "entropic mode coverage -sum_j M_j log M_j / log M"),
+    Diagnostic("vanishing_weight", None, "1 if some w_k < eps_w while its mean is far from every mode"),
+    Diagnostic("mean_alignment", None, "1 if two live components share a target mode"),
+    Diagnostic("collapse_time", None, "first saved time after which the classification never changes"),
+    Diagnostic("final_objective", None, "objective at the final time"),
+    Diagnostic("reverse_kl", None, "exact mixture KL(q || p) at the final time"),
+    Diagnostic("forward_kl", None, "exact mixture KL(p || q) at the final time"),
 )
+DIAGNOSTIC_NAMES = tuple(d.name for d in DIAGNOSTICS)
+SCALAR_DIAGNOSTICS = tuple(d.name for d in DIAGNOSTICS if d.dim is None)
 
 
 @dataclass
@@ -112,7 +136,7 @@ def classify(obs: Observables, eps_w=EPS_WEIGHT, far=FAR) -> dict:
 
 
 def summarize(obs: Observables, eps_w=EPS_WEIGHT, far=FAR) -> dict:
-    """Every diagnostic of DESIGN.md §Diagnostics at the final time, plus collapse_time."""
+    """Every entry of DIAGNOSTICS at the final time."""
     per_time = classify(obs, eps_w, far)
     labels = np.stack([per_time["coverage"], per_time["mean_alignment"],
                        per_time["vanishing_weight"]], axis=-1)

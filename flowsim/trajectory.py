@@ -5,11 +5,13 @@ variables, mode masses, exact mixture KLs, diagnostics — is derived on demand 
 problem's family, so an ODE trajectory and a torch simulation that record the same
 observables overlay directly.
 
-A family (flowsim.models.circle, flowsim.models.gaussian_family) provides
+A family (flowsim.families) provides
 
     state_variables(problem, states) -> {name: (dims, array)}   dims start with "time"
     observe(problem, time, states) -> flowsim.diagnostics.Observables
-    distribution(problem, y) -> the variational mixture at state y
+    final(trajectory) -> the variational mixture at the last saved time, user coordinates
+    user_variables(trajectory, max_dim) -> extra variables in user coordinates (the
+        Gaussian means in R^d, for d <= max_dim)
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ import numpy as np
 
 from .diagnostics import Observables, classify, summarize
 from .integrate.status import STATUS_NAMES
-from .models.base import Problem
+from .problem import Problem
+
+MAX_MEANS_DIM = 1000
 
 
 @dataclass
@@ -46,23 +50,25 @@ class Trajectory:
 
     @cached_property
     def diagnostics(self) -> dict:
-        """Every key of DESIGN.md §Diagnostics at the final saved time, plus `status`."""
+        """Every entry of flowsim.diagnostics.DIAGNOSTICS at the final saved time, plus `status`."""
         d = summarize(self.observables)
         d["status"] = self.status_name
         return d
 
-    @property
+    @cached_property
     def final(self):
-        """The variational mixture at the last saved time."""
-        return self.problem.family.distribution(self.problem, self.states[-1])
+        """The variational mixture at the last saved time, in the user's coordinates."""
+        return self.problem.family.final(self)
 
-    def to_xarray(self):
-        """xarray Dataset with coordinate `time`, state variables, observables and diagnostics."""
+    def to_xarray(self, max_dim: int = MAX_MEANS_DIM):
+        """xarray Dataset with coordinate `time`, state variables, observables, diagnostics,
+        and the variables in user coordinates (the Gaussian means in R^d for d <= max_dim)."""
         import xarray as xr
 
         obs = self.observables
         per_time = classify(obs)
         data = dict(self.problem.family.state_variables(self.problem, self.states))
+        data.update(self.problem.family.user_variables(self, max_dim))
         data.update({
             "objective": (("time",), obs.objective),
             "reverse_kl": (("time",), obs.reverse_kl),

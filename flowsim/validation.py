@@ -1,4 +1,4 @@
-"""Input checks that raise ValueError naming the offending field (DESIGN.md §Public contract)."""
+"""Input checks that raise ValueError naming the offending field (docs/design.md, the public contract)."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,3 +56,23 @@ def check_choice(name: str, value, choices) -> str:
     if value not in choices:
         raise ValueError(f"{name}: must be one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def check_integer(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer (not a bool, not a float) within [minimum, maximum]."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name}: expected an integer, got {value!r}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: must be <= {maximum}, got {value}")
+    return value
+
+
+def check_options(options, known, owner: str) -> None:
+    """ValueError naming the first option not in `known`, listing the known ones."""
+    for name in options:
+        if name not in known:
+            raise ValueError(f"{name}: unknown option for {owner} (known: {', '.join(known)})")
+

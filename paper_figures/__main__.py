@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import figures
+from paper_figures import figures
 
 DEFAULT_OUT = Path(__file__).parent / "out"
 

@@ -13,7 +13,7 @@ import numpy as np
 from flowsim import VonMisesMixture, simulate
 from flowsim.plotting import plot_circle_density, plot_weights
 
-from .common import pyplot, save_figure, save_results
+from paper_figures.common import pyplot, save_figure, save_results
 
 NAME = "circle_collapse"
 TITLE = "Circle flows of the point-cloud losses: which keep all four peaks"

@@ -19,9 +19,9 @@ import numpy as np
 from flowsim import GaussianMixture, simulate
 from flowsim.diagnostics import EPS_WEIGHT
 from flowsim.gaussian import random_means
-from flowsim.simulation import log_times
+from flowsim import log_times
 
-from .common import pyplot, save_figure, save_results
+from paper_figures.common import pyplot, save_figure, save_results
 
 NAME = "gaussian_flow"
 TITLE = "Gaussian flow at d = 128: fixed weights recover both modes, trainable weights vanish"

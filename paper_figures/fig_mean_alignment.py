@@ -10,7 +10,7 @@ at Lambda = 16 a 1e-12 asymmetry already splits them, so those cells would show 
 not the generic outcome. Each cell is
 the outcome at t_max (flowsim.diagnostics): both modes recovered (coverage 2), mean
 alignment, or other. Drawn: the one-component basin boundary m* = Lambda/2 +
-log(rho/(1 - rho)) (notes §5.2) on both axes; at large separation collapse happens iff
+log(rho/(1 - rho)) (docs/derivations.md, R1) on both axes; at large separation collapse happens iff
 both m_k(0) lie on the same side of it, at Lambda = 16 the repulsion rescues the
 off-diagonal starts.
 """
@@ -23,7 +23,7 @@ import numpy as np
 
 from flowsim import GaussianMixture, simulate
 
-from .common import pyplot, save_figure, save_results
+from paper_figures.common import pyplot, save_figure, save_results
 
 NAME = "mean_alignment"
 TITLE = "Mean alignment (fixed weights): outcome over m1(0)/Λ × m2(0)/Λ at Λ = 16 and 100"
@@ -35,7 +35,7 @@ OUTCOMES = ("both modes recovered", "mean alignment", "other")
 
 
 def boundary(Lam, rho=RHO):
-    """m* / Lambda with m* = Lambda/2 + log(rho/(1 - rho)) (notes §5.2)."""
+    """m* / Lambda with m* = Lambda/2 + log(rho/(1 - rho)) (docs/derivations.md, R1)."""
     return 0.5 + math.log(rho / (1.0 - rho)) / Lam
 
 

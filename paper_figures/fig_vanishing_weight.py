@@ -6,22 +6,19 @@ initial means random_means(2, d, scale=1, seed), initial weights 1/2. Recovered 
 coverage 2 at t_max (flowsim.diagnostics). Error bars: 95% Wilson binomial intervals.
 Thin dashed/dotted lines: the same runs at the earlier horizons t = 100, 1000 (the lost
 trainable runs are metastable: a dead component keeps drifting slowly and may come back, so
-P(recovered) grows with the horizon at moderate d; see studies/results/gaussian_vanishing.md).
-Crosses: the values of notes/gmm_flow_reconstruction.md §5.3 (24 seeds, another
-random geometry, KL < 0.1 criterion), for comparison.
+P(recovered) grows with the horizon at moderate d; see docs/findings.md).
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
-from flowsim import GaussianMixture, simulate
-from flowsim.gaussian import random_means
-from flowsim.simulation import log_times
+from flowsim import GaussianMixture, log_times, simulate
+from flowsim.gaussian import pair_target, random_means
+from flowsim.stats import wilson
 
-from .common import pyplot, save_figure, save_results
+from paper_figures.common import pyplot, save_figure, save_results
 
 NAME = "vanishing_weight"
 TITLE = "Vanishing weight: P(both modes recovered) vs d, fixed vs trainable weights"
@@ -29,24 +26,12 @@ DIMS = (2, 8, 32, 128, 512)
 LAMBDA = 16.0
 RHO = 0.5
 MODES = ("fixed", "trainable")
-NOTES = {"fixed": (1.00, 1.00, 1.00, 0.96, 1.00), "trainable": (0.96, 0.96, 0.75, 0.12, 0.00)}
-
-
-def wilson(k, n, z=1.96):
-    """95% Wilson score interval of the binomial proportion k/n."""
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def recovered(d, seed, weights, t_max, horizons=()):
     """(coverage == 2, vanishing_weight, mean_alignment) at t_max for one seed, then
     coverage == 2 at each earlier horizon t (saved times)."""
-    mu = np.zeros((2, d))
-    mu[0, 0], mu[1, 0] = -0.5 * math.sqrt(LAMBDA), 0.5 * math.sqrt(LAMBDA)
-    target = GaussianMixture(mu, [RHO, 1.0 - RHO])
+    target = pair_target(d, LAMBDA, RHO)
     init = GaussianMixture(random_means(2, d, scale=1.0, seed=seed), [0.5, 0.5])
     tr = simulate(target, init, objective="reverse_kl", weights=weights, t_max=t_max,
                   t_eval=np.union1d(log_times(t_max, per_decade=5, decades=7), horizons),
@@ -63,14 +48,13 @@ def generate(out_dir: Path, fast: bool = False, tiny: bool = False) -> Path:
     t_max = 1e2 if tiny else (1e3 if fast else 1e4)
     horizons = np.array([t for t in (1e2, 1e3) if t < t_max])
     data = {"dims": np.array(dims), "n_seeds": n_seeds, "t_max": t_max, "Lambda": LAMBDA, "rho": RHO,
-            "notes_dims": np.array(DIMS), "horizons": horizons}
+            "horizons": horizons}
     for i, wm in enumerate(MODES):
         res = np.array([[recovered(d, s, wm, t_max, horizons) for s in range(n_seeds)] for d in dims])
         data[f"recovered_{i}"] = res[..., 0].sum(axis=1)
         data[f"vanishing_{i}"] = res[..., 1].sum(axis=1)
         data[f"alignment_{i}"] = res[..., 2].sum(axis=1)
         data[f"recovered_h_{i}"] = res[..., 3:].sum(axis=1)   # (dims, horizons)
-        data[f"notes_{i}"] = np.array(NOTES[wm])
     return save_results(out_dir, NAME, data)
 
 
@@ -90,8 +74,6 @@ def plot(results: Path, out_dir: Path) -> Path:
         for h, (t_h, ls) in enumerate(zip(d["horizons"], ("--", ":"))):
             ax.plot(dims * shift, d[f"recovered_h_{i}"][:, h] / n, ls=ls, lw=1.0, color=color, alpha=0.7,
                     label=f"{wm}, t = {float(t_h):g}")
-        ax.plot(d["notes_dims"], d[f"notes_{i}"], ls="none", marker="x", color=color, alpha=0.45,
-                label=f"notes §5.3, {wm}")
     ax.set_xscale("log", base=2)
     ax.set_xticks(dims)
     ax.set_xticklabels([str(int(x)) for x in dims])

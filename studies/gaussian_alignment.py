@@ -1,6 +1,6 @@
 """Mean alignment with fixed weights (rho = 1/2): outcome over a grid of initial m_1/Lambda, m_2/Lambda.
 
-Prediction (notes §5.2): at large separation both components collapse onto one mode iff both
+Prediction (docs/derivations.md, R1): at large separation both components collapse onto one mode iff both
 start on the same side of m* = Lambda/2 + log(rho/(1-rho)); at small separation the repulsion
 term c (u_k - u_k')/v may rescue off-diagonal starts. Each start is a d = 3 problem with
 nu_k = mu_1 + (m_k/Lambda) Delta + orthogonal offset 0.5 (opposite signs, so D > 0).
@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from flowsim.gaussian import GaussianMixture
-from flowsim.simulation import simulate
+from flowsim import simulate
 
 GRID = np.round(np.linspace(-0.25, 1.25, 7), 3)
 OUT = pathlib.Path(__file__).parent / "results" / "gaussian_alignment.md"

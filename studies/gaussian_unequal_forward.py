@@ -1,4 +1,4 @@
-"""Vanishing weight for an unequal target (rho = 0.2) and under the forward KL (issue 3, item 6).
+"""Vanishing weight for an unequal target (rho = 0.2) and under the forward KL.
 
 The companion of studies/gaussian_vanishing.py (same geometry, seeds, solver and outcome
 classes; see its docstring): Lambda = 16, random_means(2, d, scale=1, seed), initial weights

@@ -1,6 +1,6 @@
-"""Vanishing weight: P(both modes recovered) vs d, fixed vs trainable weights (issue 3, item 6).
+"""Vanishing weight: P(both modes recovered) vs d, fixed vs trainable weights.
 
-Setting (notes/gmm_flow_reconstruction.md §5.3; the same geometry as the sweep's `pair`
+Setting (docs/findings.md, vanishing weight; the same geometry as the sweep's `pair`
 target): target p = rho N(mu_1, I) + (1 - rho) N(mu_2, I) in R^d with
 mu_1,2 = -/+ (sqrt(Lambda)/2) e_1, so the random initial means nu_k = random_means(2, d,
 scale=1, seed) start around the midpoint; Lambda = 16, rho = 1/2, reverse KL, initial
@@ -34,7 +34,7 @@ import numpy as np
 
 from flowsim.diagnostics import EPS_WEIGHT, classify
 from flowsim.gaussian import GaussianMixture, random_means
-from flowsim.simulation import log_times, simulate
+from flowsim import log_times, simulate
 
 RESULTS = pathlib.Path(__file__).parent / "results"
 DIMS = (2, 8, 32, 128, 512)
@@ -46,10 +46,6 @@ DECADES = 8
 RTOL, ATOL = 1e-7, 1e-9
 HORIZONS = (10.0, 100.0, 1e3, 1e4)
 HELD_RADIUS = 1.0   # "both modes held": each mode has its own live component within 1 sigma*
-# Notes §5.3 (24 seeds, nu ~ N(0, I), KL < 0.1 criterion): expected P(recovered).
-EXPECTED = {"fixed": {2: 1.00, 8: 1.00, 32: 1.00, 128: 0.96, 512: 1.00},
-            "trainable": {2: 0.96, 8: 0.96, 32: 0.75, 128: 0.12, 512: 0.00}}
-
 
 def pair_target(d, Lam=LAMBDA, rho=0.5):
     """rho N(-sqrt(Lam)/2 e_1, I) + (1 - rho) N(+sqrt(Lam)/2 e_1, I) in R^d."""
@@ -125,12 +121,11 @@ def run_grid(dims, n_seeds, *, objective="reverse_kl", rho=0.5, Lam=LAMBDA, t_ma
     return runs, wall
 
 
-def recovery_table(runs, wall, dims, weight_modes=("fixed", "trainable"), expected=None):
+def recovery_table(runs, wall, dims, weight_modes=("fixed", "trainable")):
     """Markdown: P(recovered) +- binomial s.e. and Wilson interval, outcome counts, the strict
     'both modes held' rate, median final KLs, settling and wall time per (d, weights)."""
     head = ("| d | weights | P(recovered) | ± s.e. | 95% CI (Wilson) | recovered | vanishing_weight | "
             "mean_alignment | other |")
-    head += " expected (notes) |" if expected else ""
     head += (" both modes held | uncovered mode 1 / 2 | median KL(q‖p) | median KL(p‖q) | settled / n | "
              "max collapse_time | wall (s) |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -147,9 +142,6 @@ def recovery_table(runs, wall, dims, weight_modes=("fixed", "trainable"), expect
             bad = sorted({r["status"] for r in rs if r["status"] not in ("ok", "settled")})
             row = (f"| {d} | {wm} | {p:.2f} | {se:.2f} | [{lo:.2f}, {hi:.2f}] | {cnt['recovered']} | "
                    f"{cnt['vanishing_weight']} | {cnt['mean_alignment']} | {cnt['other']} |")
-            if expected:
-                e = expected.get(wm, {}).get(d)
-                row += f" {e:.2f} |" if e is not None else " – |"
             lost1 = sum(0 in r["uncovered"] for r in rs)
             lost2 = sum(1 in r["uncovered"] for r in rs)
             row += (f" {sum(r['held'] for r in rs)} | {lost1} / {lost2} | "
@@ -247,7 +239,6 @@ def settle_check(runs, rows, dims, per_d, t_max, **kw):
     for d in dims:
         order = sorted(rows[d], key=lambda r: -r["drift"])
         order = order if per_d is None else order[:per_d]
-        by_seed = {r["seed"]: r for r in runs["trainable", d]}
         n = len(runs["trainable", d])
         n_rec = n - len(rows[d])
         rec_r, lost_r, rec_t = [], [], []
@@ -287,7 +278,7 @@ def main(argv=None):
         "(stricter, counts): each mode has its own live component (w_k >= 1e-3) within 1 sigma*. "
         "'uncovered mode j': runs with M_j < rho_j / 2 at t_max.", "",
         "## P(recovered)", "",
-        recovery_table(runs, wall, DIMS, expected=EXPECTED), "",
+        recovery_table(runs, wall, DIMS), "",
         "## Trainable runs that lose a mode: weight death vs mean travel", "",
         "k = the component with the smaller final weight. t_w: first time w_k < 1e-3 (log-log interpolated, "
         f"{PER_DECADE} saved points per decade). T_fix: first time component k of the fixed-weight run from the "

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.special import i0, i1
 
 from flowsim import simulate
-from flowsim.models.matching import assignment
+from flowsim.families.vonmises.matching import assignment
 from flowsim.vonmises import VonMisesMixture, kl, mixture_kl, wrap_angle
 
 DEG = math.pi / 180

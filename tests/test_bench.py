@@ -1,5 +1,6 @@
-"""flowsim.bench: the numpy reference RHS of every model equals its numba kernel, and the
-benchmark CLI runs and prints the documented JSON. No timing assertions."""
+"""flowsim.bench: every registered objective is a case, and the benchmark CLI runs and prints
+the documented JSON. No timing assertions. (Kernels against their numpy references:
+tests/test_objectives.py.)"""
 from __future__ import annotations
 
 import json
@@ -7,83 +8,31 @@ import math
 import os
 import subprocess
 import sys
-import zlib
 
 import numpy as np
 import pytest
 
 from flowsim.bench import cases as C
-from flowsim.bench import numpy_rhs as NR
 
-RTOL = 1e-10
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def assert_rhs_equal(f_np, problem, y, what):
-    """max |numpy − kernel| <= 1e-10 · max(|kernel|) over the state vector."""
-    expected = problem.rhs(0.0, y)
-    got = f_np(0.0, y, problem.params)
-    scale = max(float(np.max(np.abs(expected))), 1e-300)
-    err = float(np.max(np.abs(got - expected)))
-    assert err <= RTOL * scale, (f"{what}: numpy RHS differs from the kernel by {err:.3e} "
-                                 f"(scale {scale:.3e})\n y = {y.tolist()}\n kernel = "
-                                 f"{expected.tolist()}\n numpy = {got.tolist()}")
+def test_every_registered_objective_is_a_case():
+    from flowsim.registry import OBJECTIVES, reference_for
 
-
-CIRCLE_CASES = [(obj, weights, lam, K, M)
-                for obj in C.CIRCLE_OBJECTIVES
-                for weights in ("trainable", "fixed")
-                for lam in (0.0, 0.7)
-                for K, M in ((3, 3), (2, 4), (4, 2))
-                if not (obj == "matched_bound" and K > M)]
-
-
-@pytest.mark.parametrize("obj,weights,lam,K,M", CIRCLE_CASES)
-def test_circle_numpy_rhs_matches_kernel(obj, weights, lam, K, M):
-    seed = zlib.crc32(repr((obj, weights, lam, K, M)).encode())
-    rng = np.random.default_rng(seed)
-    prob = C.circle_problem(obj, weights, lam, K, M, seed=seed)
-    for _ in range(15):
-        y = C.random_circle_state(rng, K)
-        assert_rhs_equal(NR.CIRCLE[obj], prob, y, f"vonmises.{obj} {weights} λ={lam} K={K} M={M}")
-
-
-@pytest.mark.parametrize("obj", C.GAUSSIAN_OBJECTIVES)
-@pytest.mark.parametrize("weights", ["trainable", "fixed"])
-@pytest.mark.parametrize("train_var", [True, False])
-@pytest.mark.parametrize("Lam", [0.5, 16.0, 400.0])
-def test_gaussian_two_mode_numpy_rhs_matches_kernel(obj, weights, train_var, Lam):
-    rng = np.random.default_rng(int(Lam * 10) + 7 * train_var + 3 * (weights == "fixed"))
-    for rho, tau in ((0.3, 1.0), (0.5, 0.6), (0.85, 2.0)):
-        prob = C.gaussian_problem(obj, weights, train_var, Lam=Lam, rho=rho, tau=tau)
-        for _ in range(10):
-            y = C.random_gaussian_state(rng, Lam)
-            assert_rhs_equal(NR.gaussian_two_mode, prob, y,
-                             f"gaussian.two_mode.{obj} {weights} train_var={train_var} "
-                             f"Λ={Lam} ρ={rho} τ={tau}")
-
-
-def test_numpy_rhs_exercises_both_expectation_branches():
-    """The states above reach both branches of S, P, V (α below and above ALPHA_SWITCH)."""
-    from flowsim.gaussian import ALPHA_SWITCH
-
-    rng = np.random.default_rng(0)
-    alphas = []
-    for Lam in (0.5, 16.0):
-        for _ in range(30):
-            y = C.random_gaussian_state(rng, Lam)
-            D = y[2] + y[4] - 2 * y[3]
-            alphas.append(math.sqrt(max(D, 0.0) / math.exp(y[7])))
-            alphas.append(math.sqrt(math.exp(y[7]) * Lam))
-    alphas = np.array(alphas)
-    assert np.any(alphas < ALPHA_SWITCH) and np.any(alphas >= ALPHA_SWITCH)
+    cases = C.cases(quick=True)
+    names = {c.name.rsplit(".", 1)[-1] + "@" + c.name.split(".")[0] for c in cases}
+    assert names == {f"{o.name}@{o.family}" for o in OBJECTIVES.values()}
+    for case in cases:
+        assert callable(reference_for(case.problem)), case.name
 
 
 def test_spv_matches_closed_forms():
     """S at β = 0 is 1/2 by symmetry; S, P, V at α = 0 are sgm, softplus, sgm'."""
-    from flowsim.gaussian import quadrature_params
+    from flowsim.families.gaussian.quadrature import quadrature_params
+    from flowsim.families.gaussian.reference import spv
     q = quadrature_params(48)
-    S, P, V = NR.spv(np.array([0.0, 0.0, 1.3, -2.0]), np.array([0.5, 7.0, 0.0, 0.0]), q, 0)
+    S, P, V = spv(np.array([0.0, 0.0, 1.3, -2.0]), np.array([0.5, 7.0, 0.0, 0.0]), q, 0)
     assert S[0] == pytest.approx(0.5, abs=1e-14) and S[1] == pytest.approx(0.5, abs=1e-14)
     sg = 1 / (1 + np.exp(-np.array([1.3, -2.0])))
     np.testing.assert_allclose(S[2:], sg, rtol=1e-13)
@@ -91,9 +40,25 @@ def test_spv_matches_closed_forms():
     np.testing.assert_allclose(V[2:], sg * (1 - sg), rtol=1e-13)
 
 
-def test_numpy_rhs_for_every_benchmark_case():
-    for case in C.cases(quick=True):
-        assert NR.numpy_rhs_for(case.problem) is not None, case.name
+def test_numpy_two_mode_reference_exercises_both_expectation_branches():
+    """Random two-mode states reach both branches of S, P, V (α below and above ALPHA_SWITCH)."""
+    from flowsim.families import family
+    from flowsim.families.gaussian.quadrature import ALPHA_SWITCH
+
+    fam = family("gaussian")
+    rng = np.random.default_rng(0)
+    alphas = []
+    for Lam in (0.5, 16.0):
+        from flowsim.families.gaussian.mixture import pair_target
+        prob = fam.build(pair_target(6, Lam), pair_target(6, Lam), objective="reverse_kl",
+                         reduction="two_mode")
+        for _ in range(30):
+            y = fam.random_state(prob, rng)
+            D = y[2] + y[4] - 2 * y[3]
+            alphas.append(math.sqrt(max(D, 0.0) / math.exp(y[7])))
+            alphas.append(math.sqrt(math.exp(y[7]) * Lam))
+    alphas = np.array(alphas)
+    assert np.any(alphas < ALPHA_SWITCH) and np.any(alphas >= ALPHA_SWITCH)
 
 
 TRAJ_KEYS = {"model", "numba_s", "scipy_numpy_s", "scipy_njit_s", "speedup_vs_scipy_numpy",

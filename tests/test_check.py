@@ -60,7 +60,7 @@ def test_cuda_without_gpu_exit_2():
 
 def test_pointcloud_settings_cover_every_shape():
     from flowsim.check import Settings
-    from flowsim.sim import pointcloud, pointnet
+    from flowsim.training import pointcloud, pointnet
 
     full, fast = Settings(), Settings.fast_settings()
     assert set(full.pc_shapes) == {"box", "rectangle", "cylinder"} == set(pointcloud.SHAPES)
@@ -73,7 +73,8 @@ def test_pointcloud_settings_cover_every_shape():
 def test_pointcloud_section_runs_rectangle_and_cylinder_with_bounded_rows():
     import torch
 
-    from flowsim.check import Context, Settings, compare_pointcloud
+    from flowsim.check import Context, Settings
+    from flowsim.check.pointcloud import run as compare_pointcloud
 
     s = Settings(pc_shapes=("rectangle", "cylinder"), pc_seeds=2, pc_steps=4, pc_batch=8, pc_points=32,
                  pc_widths=(8, 16), pc_head=8, pc_flow_samples=2, pc_flow_t_max=50.0, pc_heldout=8,

@@ -9,9 +9,12 @@ from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
 from flowsim import simulate
-from flowsim.models import circle
-from flowsim.models.matching import assignment
-from flowsim.vonmises import VonMisesMixture, kl, mixture_kl
+from flowsim.families.vonmises import family as circle
+from flowsim.families.vonmises.matching import assignment
+from flowsim.families.vonmises.mixture import VonMisesMixture, kl, mixture_kl
+from flowsim.registry import objectives
+
+CIRCLE_OBJECTIVES = tuple(o.name for o in objectives("vonmises"))
 
 DEG = math.pi / 180
 TARGET = VonMisesMixture(np.array([0, 90, 180, 270]) * DEG, 50.0)
@@ -51,7 +54,7 @@ def perturbed_state(problem, seed):
     return y
 
 
-@pytest.mark.parametrize("objective", circle.OBJECTIVES)
+@pytest.mark.parametrize("objective", CIRCLE_OBJECTIVES)
 @pytest.mark.parametrize("weights", ["trainable", "fixed"])
 @pytest.mark.parametrize("shape", [(4, 4), (3, 4), (4, 2)])
 def test_rhs_is_minus_gradient_of_objective(objective, weights, shape):
@@ -136,7 +139,7 @@ def test_matched_bound_is_an_upper_bound_for_any_matching(qp, pp, perm):
     assert bound >= mixture_kl(q, p) - 1e-9
 
 
-@pytest.mark.parametrize("objective", circle.OBJECTIVES)
+@pytest.mark.parametrize("objective", CIRCLE_OBJECTIVES)
 @pytest.mark.parametrize("weights", ["trainable", "fixed"])
 def test_objective_never_increases_along_the_flow(objective, weights):
     init = VonMisesMixture(np.array([10, 60, 150, 230]) * DEG, [20.0, 40.0, 60.0, 30.0], [0.4, 0.3, 0.2, 0.1])
@@ -199,7 +202,7 @@ def test_circle_solver_loads_from_disk_cache_in_a_fresh_process():
         import numpy as np
         from flowsim import simulate, VonMisesMixture
         from flowsim.integrate import make_solver
-        from flowsim.models.circle_matched import rhs_matched
+        from flowsim.families.vonmises.objectives.matched import rhs_matched
         target = VonMisesMixture(np.radians([0, 90, 180, 270]), 50.0)
         simulate(target, VonMisesMixture(np.radians([10, 80, 170, 260]), 40.0), objective="matched",
                  t_max=1.0, backend="numba")

@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from flowsim.models import circle_mixture_kl as cm
-from flowsim.simulation import build_problem
-from flowsim.vonmises import VonMisesMixture
+from flowsim.families.vonmises.objectives import mixture_kl as cm
+from flowsim.api import build_problem
+from flowsim.families.vonmises.mixture import VonMisesMixture
 
 
 def problem(kappa_scale, seed, objective):

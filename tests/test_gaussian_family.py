@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from flowsim.gaussian import GaussianMixture, random_means
-from flowsim.models import gaussian_family as gf
-from flowsim.models import gaussian_span as span
-from flowsim.models import gaussian_two_mode as two
-from flowsim.simulation import simulate
+from flowsim.families.gaussian.mixture import GaussianMixture, random_means
+from flowsim.families.gaussian import family as gf
+from flowsim.families.gaussian import span as span
+from flowsim.families.gaussian import two_mode as two
+from flowsim.api import simulate
 
 
 # ------------------------------------------------------------------ validation
@@ -88,7 +88,7 @@ def test_two_mode_equals_span_rhs(objective, seed):
     opts = dict(objective=objective, weights="trainable", train_var=True)
     P2 = gf.build(tgt, ini, **opts)
     Ps = gf.build(tgt, ini, reduction="span", **opts)
-    assert P2.model.name == "gaussian_two_mode" and Ps.model.name == "gaussian_span"
+    assert P2.model.name.startswith("gaussian.two_mode.") and Ps.model.name.startswith("gaussian.span.")
     r2 = P2.rhs(0.0, P2.y0)
     ov, rest = _overlap_rates_from_span(Ps, Ps.rhs(0.0, Ps.y0))
     scale = np.max(np.abs(r2))
@@ -178,43 +178,47 @@ def test_single_gaussian_closed_form():
 
 
 # ------------------------------------------------------------------ hard limits
-def _p(Lam=16.0, rho=0.5, d=10, obj=two.OBJ_REVERSE):
-    return two.pack_params(Lam, rho, 1.0, d, obj, True, True, 48)
+RHS = {"reverse_kl": two.rhs_reverse_kl, "forward_kl": two.rhs_forward_kl}
+VALUE = {"reverse_kl": two.reverse_kl, "forward_kl": two.forward_kl}
+
+
+def _p(Lam=16.0, rho=0.5, d=10):
+    return two.pack_params(Lam, rho, 1.0, d, True, True, 48)
 
 
 def test_coincident_components_are_continuous():
     p = _p()
     base = np.array([3.0, 3.0, 5.0, 5.0, 5.0, 0.2, -0.2, 0.1])
     out0 = np.empty(8)
-    two.rhs(0.0, base, p, out0)
+    two.rhs_reverse_kl(0.0, base, p, out0)
     assert np.all(np.isfinite(out0))
     for eps in (1e-6, 1e-3):
         y = base.copy()
         y[two.Q22] += eps      # D = eps
         out = np.empty(8)
-        two.rhs(0.0, y, p, out)
+        two.rhs_reverse_kl(0.0, y, p, out)
         assert np.max(np.abs(out - out0)) < 50 * eps
 
 
 @pytest.mark.parametrize("theta", [30.0, 200.0, 700.0])
 def test_extreme_weights_are_finite(theta):
-    for obj in (two.OBJ_REVERSE, two.OBJ_FORWARD):
-        p = _p(obj=obj)
+    for obj in RHS:
+        p = _p()
         y = np.array([1.0, 9.0, 6.0, 2.0, 40.0, theta, -theta, 0.0])
         out = np.empty(8)
-        two.rhs(0.0, y, p, out)
-        assert np.all(np.isfinite(out)) and np.isfinite(two.objective(y, p))
+        RHS[obj](0.0, y, p, out)
+        assert np.all(np.isfinite(out)) and np.isfinite(VALUE[obj](y, p))
 
 
 def test_large_separation_matches_span_and_limits():
     # Lambda = 1e4: gamma is a (smoothed) step; check against the span reduction and the
     # exact large-alpha limits: component 1 at mu_1, component 2 at mu_2.
     Lam = 1e4
-    for obj in (two.OBJ_REVERSE, two.OBJ_FORWARD):
-        p = _p(Lam=Lam, obj=obj)
+    for obj in RHS:
+        p = _p(Lam=Lam)
         y = np.array([0.0, Lam, 4.0, 0.0, Lam + 4.0, 0.0, 0.0, 0.0])
         out = np.empty(8)
-        two.rhs(0.0, y, p, out)
+        RHS[obj](0.0, y, p, out)
         assert np.all(np.isfinite(out))
         # at the exact optimum of a d = 10 problem with q = p, every derivative vanishes
         # except those from the orthogonal offsets |u_k|^2 - m_k^2/Lam = 4 (pull to the mode)

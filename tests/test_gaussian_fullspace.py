@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from flowsim.gaussian import GaussianMixture
-from flowsim.simulation import simulate
+from flowsim.families.gaussian.mixture import GaussianMixture
+from flowsim.api import simulate
 
 N_GH = 64  # per dimension; sgm(alpha xi) with alpha <= 2.5 is resolved to ~1e-9
 

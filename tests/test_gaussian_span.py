@@ -2,16 +2,16 @@
 
 The span model's expectations over K − 1 = 2 (or M − 1 = 2) dimensions use a tensor
 Gauss–Hermite cubature; here its error is measured against the full-space flow of
-tests/test_gaussian_fullspace.py (64² tensor Gauss–Hermite on the vectors).
+flowsim.families.gaussian.reference (a tensor Gauss–Hermite rule on the vectors).
 """
 import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from flowsim.gaussian import GaussianMixture
-from flowsim.models import gaussian_span
-from flowsim.simulation import build_problem, simulate
-from test_gaussian_fullspace import full_space_grad
+from flowsim.families.gaussian.mixture import GaussianMixture
+from flowsim.families.gaussian import span as gaussian_span
+from flowsim.api import build_problem, simulate
+from flowsim.families.gaussian.reference import full_space_grad
 
 MU = np.array([[0.0, 0.0], [2.0, 0.5], [0.4, 2.1]])
 RHO = np.array([0.3, 0.3, 0.4])

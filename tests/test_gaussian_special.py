@@ -3,7 +3,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from flowsim.gaussian import logistic_normal_np
+from flowsim.families.gaussian.quadrature import logistic_normal_np
 
 CASES = [(b, a) for a in (0.0, 0.7, 1.14, 1.16, 1.21, 4.0, 100.0) for b in (-5000.0, -40.0, -3.0, 0.5, 60.0)]
 
@@ -39,9 +39,9 @@ def test_logistic_normal_nan_propagates():
 @pytest.mark.parametrize("n_gh", [44, 32, 48])
 def test_logistic_normal_reads_its_rules_like_the_numpy_reference(n_gh):
     """The kernel (constant default rules, or the block in q for another n_gh) against
-    flowsim.bench.numpy_rhs.spv, which reads every node from the same q block."""
-    from flowsim.bench import numpy_rhs as NR
-    from flowsim.gaussian import logistic_normal, quadrature_params
+    flowsim.families.gaussian.reference.spv, which reads every node from the same q block."""
+    from flowsim.families.gaussian import reference as NR
+    from flowsim.families.gaussian.quadrature import logistic_normal, quadrature_params
 
     q = np.concatenate([[7.0, -3.0], quadrature_params(n_gh)])
     beta = np.array([-30.0, -4.0, -0.3, 0.0, 0.7, 5.0, 40.0] * 3)
@@ -63,7 +63,7 @@ def test_worst_error_over_the_alpha_beta_grid():
 
     from scipy.special import erfc, expit, roots_legendre
 
-    from flowsim.gaussian import ALPHA_SWITCH, hermite_rule
+    from flowsim.families.gaussian.quadrature import ALPHA_SWITCH, hermite_rule
 
     xg, wg = hermite_rule(200)
     edges = np.linspace(0.0, 46.0, 25)

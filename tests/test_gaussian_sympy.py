@@ -1,4 +1,4 @@
-"""Symbolic checks of the algebra behind flowsim.models.gaussian_two_mode (sympy)."""
+"""Symbolic checks of the algebra behind flowsim.families.gaussian.two_mode (sympy)."""
 import sympy as sp
 
 

@@ -14,8 +14,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from flowsim.gaussian import GaussianMixture, random_means  # noqa: E402
-from flowsim.models import gaussian_family as gf  # noqa: E402
+from flowsim.families.gaussian.mixture import GaussianMixture, random_means  # noqa: E402
+from flowsim.families.gaussian import family as gf  # noqa: E402
 
 B, N = 12, 1000
 

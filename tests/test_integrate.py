@@ -13,14 +13,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from flowsim.integrate import (DOPRI5, EULER, INVALID, MAX_STEPS, METHOD_CODES, NON_FINITE,
-                               OK, RK4, SETTLED, STATUS_NAMES, STEP_UNDERFLOW, as_callable,
-                               integrate, make_batch_solver, make_solver, solve_scipy)
+from flowsim.integrate import DOPRI5, EULER, INVALID, MAX_STEPS, METHOD_CODES, NON_FINITE, OK, RK4, SETTLED, STATUS_NAMES, STEP_UNDERFLOW, as_callable, integrate, make_batch_solver, make_solver, solve_scipy
 from flowsim.integrate.tableaus import check_tableau
-from flowsim.integrate.testing import (blowup_params, linear_exact, linear_params,
-                                       logistic_exact, logistic_params,
-                                       lotka_volterra_params, quadratic_params,
-                                       quadratic_rhs)
+from flowsim.integrate.testing import blowup_params, linear_exact, linear_params, logistic_exact, logistic_params, lotka_volterra_params, quadratic_params, quadratic_rhs
 
 RHS = quadratic_rhs
 A_LIN = np.array([[-0.5, 2.0], [-2.0, -0.3]])   # damped rotation
@@ -309,7 +304,7 @@ def test_fresh_process_hits_the_disk_cache():
 
 
 def test_fresh_process_hits_the_cache_for_a_simd_model(tmp_path):
-    """The Gaussian two-mode solver (its RHS inlines flowsim.simd_math: fastmath loops
+    """The Gaussian two-mode solver (its RHS inlines flowsim.numerics.simd_math: fastmath loops
     and @intrinsic bit casts) under method "auto": a second process, with another hash
     seed, loads every kernel instead of compiling it again (an unordered fastmath set or
     a per-process intrinsic uuid in the cache key would make it compile)."""
@@ -317,10 +312,10 @@ def test_fresh_process_hits_the_cache_for_a_simd_model(tmp_path):
         import numpy as np
         from flowsim.bench.sweep_throughput import sweep_points
         from flowsim.integrate import integrate, make_solver
-        from flowsim.models import gaussian_two_mode as two
+        from flowsim.families.gaussian import two_mode as two
         Y0, Pm, _ = sweep_points(1)
-        integrate(two.rhs, Y0[0], Pm[0], [1.0, 100.0], method="auto")
-        s = make_solver(two.rhs)
+        integrate(two.rhs_reverse_kl, Y0[0], Pm[0], [1.0, 100.0], method="auto")
+        s = make_solver(two.rhs_reverse_kl)
         print(len(s.stats.cache_hits), len(s.stats.cache_misses))
     """)
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "nc"))

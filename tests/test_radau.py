@@ -10,28 +10,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from flowsim.integrate import (
-    MAX_STEPS,
-    NON_FINITE,
-    OK,
-    SETTLED,
-    STEP_UNDERFLOW,
-    as_callable,
-    integrate,
-    make_batch_solver,
-    radau,
-    solve_scipy,
-)
+from flowsim.integrate import MAX_STEPS, NON_FINITE, OK, SETTLED, STEP_UNDERFLOW, as_callable, integrate, make_batch_solver, radau, solve_scipy
 from flowsim.integrate.kernels import spectral_radius
-from flowsim.integrate.testing import (
-    blowup_params,
-    linear_exact,
-    linear_params,
-    logistic_exact,
-    logistic_params,
-    lotka_volterra_params,
-    quadratic_rhs,
-)
+from flowsim.integrate.testing import blowup_params, linear_exact, linear_params, logistic_exact, logistic_params, lotka_volterra_params, quadratic_rhs
 
 RHS = quadratic_rhs
 A_LIN = np.array([[-0.5, 2.0], [-2.0, -0.3]])
@@ -265,20 +246,20 @@ def test_gaussian_sweep_points_auto_agrees_with_dopri5_and_dop853():
     seeds in d = 2..512: "auto" ends where DOPRI5 and DOP853 end, with fewer RHS calls
     (the overlaps relax at rate 2 while the weights drift like 1/t)."""
     from flowsim.bench.sweep_throughput import sweep_points
-    from flowsim.models import gaussian_two_mode as two
+    from flowsim.families.gaussian import two_mode as two
 
     Y0, Pm, dims = sweep_points(5)
     t_eval = np.array([1.0, 10.0, 100.0, 1000.0])
     n_auto = n_dopri = 0
     for i in range(5):
-        a = integrate(two.rhs, Y0[i], Pm[i], t_eval, method="auto", rtol=1e-7, atol=1e-9)
-        d = integrate(two.rhs, Y0[i], Pm[i], t_eval, method="dopri5", rtol=1e-7, atol=1e-9)
+        a = integrate(two.rhs_reverse_kl, Y0[i], Pm[i], t_eval, method="auto", rtol=1e-7, atol=1e-9)
+        d = integrate(two.rhs_reverse_kl, Y0[i], Pm[i], t_eval, method="dopri5", rtol=1e-7, atol=1e-9)
         assert a.status == OK and d.status == OK
         assert _close(a.states, d.states, 1e-5), dims[i]
         n_auto += a.n_rhs
         n_dopri += d.n_rhs
-        tight = integrate(two.rhs, Y0[i], Pm[i], t_eval, method="auto", rtol=1e-11, atol=1e-13)
-        ref, status, _ = solve_scipy(as_callable(two.rhs, Pm[i]), Y0[i], t_eval, None,
+        tight = integrate(two.rhs_reverse_kl, Y0[i], Pm[i], t_eval, method="auto", rtol=1e-11, atol=1e-13)
+        ref, status, _ = solve_scipy(as_callable(two.rhs_reverse_kl, Pm[i]), Y0[i], t_eval, None,
                                      1e-12, 1e-14, method="DOP853")
         assert tight.status == OK and status == OK
         assert _close(tight.states, ref, 1e-7), dims[i]

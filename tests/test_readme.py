@@ -11,4 +11,5 @@ def test_readme_python_example():
     exec(compile(block, "README.md", "exec"), scope)
     assert abs(float(scope["kl"](0.0, 50.0, scope["np"].pi / 4, 50.0)) - 14.49747) < 1e-5
     assert scope["traj"].diagnostics["vanishing_weight"] is True
+    assert scope["traj"].final.means.shape == (2, 128)
     assert "weights" in scope["ds"] and "kappa" in scope["ds"]

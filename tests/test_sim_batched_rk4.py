@@ -4,7 +4,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from flowsim.sim import batched_rk4, circle_gd  # noqa: E402
+from flowsim.training import batched_rk4, circle_gd  # noqa: E402
 
 
 def test_fourth_order_on_linear_decay():
@@ -22,8 +22,8 @@ def test_fourth_order_on_linear_decay():
 
 def test_agrees_with_numba_rk4_on_a_batch_of_circle_flows():
     from flowsim.integrate import integrate
-    from flowsim.simulation import build_problem
-    from flowsim.vonmises import VonMisesMixture
+    from flowsim.api import build_problem
+    from flowsim.families.vonmises.mixture import VonMisesMixture
 
     rng = np.random.default_rng(0)
     target = VonMisesMixture(np.arange(4) * np.pi / 2 + 0.1, np.full(4, 20.0), [0.4, 0.3, 0.2, 0.1])

@@ -4,11 +4,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from flowsim.sim import circle_gd  # noqa: E402
+from flowsim.training import circle_gd  # noqa: E402
 
 
 def _setup():
-    from flowsim.vonmises import VonMisesMixture
+    from flowsim.families.vonmises.mixture import VonMisesMixture
 
     rng = np.random.default_rng(0)
     target = VonMisesMixture(np.arange(4) * np.pi / 2 + 0.2, np.full(4, 20.0), [0.4, 0.3, 0.2, 0.1])
@@ -19,7 +19,7 @@ def _setup():
 
 @pytest.mark.parametrize("objective,weights", [("matched", "trainable"), ("reverse_kl", "fixed")])
 def test_gd_matches_flow_to_first_order(objective, weights):
-    from flowsim.simulation import simulate
+    from flowsim.api import simulate
 
     target, init = _setup()
     t_eval = np.array([0.0, 1.0, 2.0])

@@ -4,11 +4,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from flowsim.gaussian import GaussianMixture, random_means  # noqa: E402
+from flowsim.families.gaussian.mixture import GaussianMixture, random_means  # noqa: E402
 from flowsim.integrate import integrate  # noqa: E402
-from flowsim.sim import batched_rk4  # noqa: E402
-from flowsim.sim.gaussian_overlaps_torch import reverse_kl, two_mode_rhs  # noqa: E402
-from flowsim.simulation import build_problem  # noqa: E402
+from flowsim.training import batched_rk4  # noqa: E402
+from flowsim.training.gaussian_overlaps_torch import reverse_kl, two_mode_rhs  # noqa: E402
+from flowsim.api import build_problem  # noqa: E402
 
 
 def problems(d, rho, train_var, seeds):

@@ -6,17 +6,17 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from flowsim.sim import gaussian_vi  # noqa: E402
+from flowsim.training import gaussian_vi  # noqa: E402
 
 
 def _setup(d=50, rho=0.3):
-    from flowsim.check import gaussian_setup
+    from flowsim.check.gauss import gaussian_setup
 
     return gaussian_setup(d, rho, seed=0)
 
 
 def test_simulation_tracks_the_flow_within_monte_carlo_error():
-    from flowsim.simulation import simulate
+    from flowsim.api import simulate
 
     target, init = _setup()
     t_eval = np.array([0.0, 0.4, 1.2, 2.4])
@@ -74,7 +74,7 @@ def test_seed_reproducible_and_bad_input():
 
 
 def test_forward_kl_and_adam_options():
-    from flowsim.simulation import simulate
+    from flowsim.api import simulate
 
     target, init = _setup(d=20)
     t_eval = np.array([0.0, 0.4, 0.8])

@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from flowsim.sim import pointcloud as P, pointnet  # noqa: E402
+from flowsim.training import pointcloud as P, pointnet  # noqa: E402
 
 
 def _quantiles(pts):

@@ -4,7 +4,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from flowsim.sim import circle_gd, vonmises_torch as V  # noqa: E402
+from flowsim.training import circle_gd
+from flowsim.families.vonmises import torch_losses as V  # noqa: E402
+from flowsim.registry import objectives
+
+CIRCLE_OBJECTIVES = tuple(o.name for o in objectives("vonmises"))
 
 T = lambda *a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
 
@@ -20,7 +24,7 @@ def test_kl_reference_values(args, ref):
 
 
 def test_kl_gradient_matches_closed_form_derivatives():
-    from flowsim.vonmises import kl_gradient
+    from flowsim.families.vonmises.mixture import kl_gradient
 
     rng = np.random.default_rng(0)
     for _ in range(20):
@@ -33,7 +37,7 @@ def test_kl_gradient_matches_closed_form_derivatives():
 
 
 def test_mixture_kl_matches_numpy_quadrature():
-    from flowsim.vonmises import VonMisesMixture, mixture_kl
+    from flowsim.families.vonmises.mixture import VonMisesMixture, mixture_kl
 
     rng = np.random.default_rng(1)
     p = VonMisesMixture(rng.uniform(-3, 3, 3), rng.uniform(1, 40, 3), rng.dirichlet(np.ones(3)))
@@ -61,15 +65,15 @@ def test_permutation_matching_equals_linear_sum_assignment(shape):
         np.testing.assert_array_equal(p, ref)
 
 
-OBJ = V.OBJECTIVES
+OBJ = CIRCLE_OBJECTIVES
 
 
 @pytest.mark.parametrize("objective", OBJ)
 @pytest.mark.parametrize("weights", ["trainable", "fixed"])
 def test_objective_and_gradient_equal_the_circle_flow(objective, weights):
     """Autograd of the torch objective = the ODE side's analytic RHS (independent code)."""
-    from flowsim.simulation import build_problem
-    from flowsim.vonmises import VonMisesMixture
+    from flowsim.api import build_problem
+    from flowsim.families.vonmises.mixture import VonMisesMixture
 
     rng = np.random.default_rng(3)
     for K, M in ((4, 4), (3, 3), (2, 4)):
@@ -100,7 +104,7 @@ def test_matched_bound_is_an_upper_bound_on_the_mixture_kl():
 
 
 def test_replicator_identity_for_the_weights():
-    """dL/dz_j = w_j (c_j - L) for the matched loss (notes §2.4)."""
+    """dL/dz_j = w_j (c_j - L) for the matched loss (M1)."""
     rng = np.random.default_rng(5)
     y = torch.tensor(np.r_[rng.normal(size=4), rng.uniform(-3, 3, 4), np.log(rng.uniform(1, 9, 4))])[None]
     p = circle_gd.as_target((np.full(4, 0.25), np.arange(4) * np.pi / 2, np.full(4, 20.0)))

@@ -1,4 +1,4 @@
-"""flowsim.simd_math against libm (numpy) and mpmath: exp, log, log1p to a few ulp."""
+"""flowsim.numerics.simd_math against libm (numpy) and mpmath: exp, log, log1p to a few ulp."""
 import math
 
 import mpmath
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from flowsim.simd_math import REASSOC, exp_simd, log1p_unit, log_simd
+from flowsim.numerics.simd_math import REASSOC, exp_simd, log1p_unit, log_simd
 
 
 @njit(fastmath=REASSOC)
@@ -123,10 +123,10 @@ def _cpu_has_avx2():
 def test_quadrature_loops_compile_to_packed_simd_code():
     """A division under numba's default error model, or an index that may wrap around,
     keeps a node loop scalar (and exp_simd is slower than libm when scalar)."""
-    from flowsim.gaussian import _hermite_sums, _tail_sums, hermite_rule, tail_rule
-    from flowsim.models import circle_mixture_kl as cm
-    from flowsim.simulation import build_problem
-    from flowsim.vonmises import VonMisesMixture
+    from flowsim.families.gaussian.quadrature import _hermite_sums, _tail_sums, hermite_rule, tail_rule
+    from flowsim.families.vonmises.objectives import mixture_kl as cm
+    from flowsim.api import build_problem
+    from flowsim.families.vonmises.mixture import VonMisesMixture
 
     x, w = hermite_rule(32)
     t, tw = tail_rule()

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numba import njit
 
-from flowsim import special as S
+from flowsim.numerics import special as S
 
 GRID = np.concatenate([[0.0], np.logspace(-8, 6, 20001)])
 GRID = np.concatenate([GRID, -GRID[1:]])

@@ -18,7 +18,7 @@ pytest.importorskip("zarr")
 from flowsim.sweep import load_study, parse_study, run_sweep  # noqa: E402
 from flowsim.sweep.__main__ import main  # noqa: E402
 from flowsim.sweep.grid import Grid, block_shape  # noqa: E402
-from flowsim.sweep.study import StudyError  # noqa: E402
+from flowsim.sweep import StudyError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,7 +151,7 @@ def test_local_run_dataset(reference):
 
 def test_sweep_matches_simulate(reference):
     """One point of the sweep equals simulate(...) with the same settings (one definition)."""
-    from flowsim.simulation import simulate
+    from flowsim.api import simulate
     from flowsim.sweep.compute import time_grid
     from flowsim.sweep.points import make_objects
 
@@ -200,14 +200,19 @@ def test_diverging_points_are_recorded(tmp_path):
 # ----------------------------------------------------------------- kill -9 and resume
 
 def test_resume_after_kill(reference, tmp_path, capsys):
-    tmp, result = reference
-    study_path = tmp / "small.toml"
+    """A sweep of 120 one-point chunks (each chunk's write is fsync'ed, so the run lasts
+    seconds) killed once two chunks are marked done, then resumed."""
+    study_path = tmp_path / "long.toml"
+    study_path.write_text(SMALL.format(save="true").replace("seed = {{ range = 3 }}".format(),
+                                                            "seed = { range = 60 }"))
+    result = run_sweep(load_study(study_path), tmp_path / "uninterrupted.zarr", figure=False)
+    total = 120
     out = tmp_path / "killed.zarr"
-    env = dict(os.environ, FLOWSIM_SWEEP_CHUNK_DELAY="0.7", PYTHONPATH=str(ROOT))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "flowsim.sweep", str(study_path), "--out", str(out),
                              "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     import zarr
-    done = np.zeros(6)
+    done = np.zeros(total)
     deadline = time.time() + 90
     while time.time() < deadline:
         if (out / "chunk_done").exists():
@@ -219,15 +224,15 @@ def test_resume_after_kill(reference, tmp_path, capsys):
                 break
         if proc.poll() is not None:
             break
-        time.sleep(0.05)
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = int(np.asarray(zarr.open_array(str(out / "chunk_done"), mode="r")[:]).sum())
-    assert 2 <= finished < 6, "the sweep should have been killed mid-way"
+    assert 2 <= finished < total, "the sweep should have been killed mid-way"
 
     assert main([str(study_path), "--out", str(out), "--resume", "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert f"{6 - finished} computed, {finished} reused" in printed
+    assert f"{total - finished} computed, {finished} reused" in printed
     assert str(out) in printed
     xr.testing.assert_identical(load(out), load(result.path))
 

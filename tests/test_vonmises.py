@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from flowsim.vonmises import VonMisesMixture, circle_grid, kl, kl_gradient, mixture_kl, quadrature_size
+from flowsim.families.vonmises.mixture import VonMisesMixture, circle_grid, kl, kl_gradient, mixture_kl, quadrature_size
 
 
 def kl_by_mpmath(mu_p, kp, mu_q, kq):

@@ -2,7 +2,7 @@
 
 The same flow as the sweep benchmark (flowsim.bench.sweep_throughput): the Gaussian
 two-mode reverse-KL overlap ODE with trainable weights and fixed variance, written in
-jax.numpy from the formulas of flowsim.models.gaussian_two_mode (R1)-(R3), (G1), with
+jax.numpy from the formulas of flowsim.families.gaussian.two_mode (R1)-(R3), (G1), with
 the same 1-D rules (the Gauss–Hermite and tail nodes of the packed parameter vector),
 float64, Dopri5 with a PI controller of the same exponents (β1 = 0.7/5, β2 = 0.4/5),
 the same rtol/atol, initial step by Hairer's rule, output at the same saved times.
@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from ..gaussian import ALPHA_SWITCH
-from ..models import gaussian_two_mode as two
+from ..families.gaussian.quadrature import ALPHA_SWITCH
+from ..families.gaussian import two_mode as two
 from . import sweep_throughput as sw
 
 

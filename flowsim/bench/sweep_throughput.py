@@ -20,10 +20,10 @@ import time
 import numba
 import numpy as np
 
-from ..gaussian import DEFAULT_N_GH
+from ..families.gaussian.quadrature import DEFAULT_N_GH
 from ..integrate import METHOD_CODES, make_batch_solver
-from ..models import gaussian_two_mode as two
-from ..simulation import log_times
+from ..families.gaussian import two_mode as two
+from ..times import log_times
 
 DIMS = (2, 8, 32, 128, 512)
 
@@ -39,7 +39,7 @@ N_GH = DEFAULT_N_GH
 def sweep_points(n_points, seed=0, n_gh=N_GH, train_var=False):
     """(Y0 (P, 8), Pmat (P, n_p), dims (P,)) of the benchmark sweep."""
     rng = np.random.default_rng(seed)
-    p = two.pack_params(LAM, RHO, 1.0, 1.0, two.OBJ_REVERSE, True, train_var, n_gh)
+    p = two.pack_params(LAM, RHO, 1.0, 1.0, True, train_var, n_gh)
     Y0 = np.empty((n_points, two.N_STATE))
     Pm = np.empty((n_points, p.size))
     dims = np.empty(n_points, dtype=np.int64)
@@ -65,7 +65,7 @@ METHOD_AUTO = METHOD_CODES["auto"]
 def run_batch(Y0, Pm, t_eval, settle_tol=0.0, threads=None, rhs=None, method=METHOD_DOPRI5):
     """Wall seconds, final states, status, n_rhs of one warm batch solve (its CPU
     seconds, summed over threads, are left in LAST_CPU[0])."""
-    solve_batch = make_batch_solver(rhs if rhs is not None else two.rhs)
+    solve_batch = make_batch_solver(rhs if rhs is not None else two.rhs_reverse_kl)
     P = Y0.shape[0]
     out = np.empty((P, t_eval.size, Y0.shape[1]))
     status = np.empty(P, np.int64)
@@ -177,8 +177,8 @@ def stability_bound(Y, Pm, n_rhs, n_sample=32):
             yp, ym = y.copy(), y.copy()
             yp[j] += e
             ym[j] -= e
-            two.rhs(0.0, yp, p, fp)
-            two.rhs(0.0, ym, p, fm)
+            two.rhs_reverse_kl(0.0, yp, p, fp)
+            two.rhs_reverse_kl(0.0, ym, p, fm)
             J[:, j] = (fp - fm) / (2 * e)
         stiff = float(np.max(-np.linalg.eigvals(J).real))
         if stiff > 0:

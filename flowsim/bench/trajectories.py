@@ -3,7 +3,7 @@
 For every case of flowsim.bench.cases, all in one process:
 
     numba_s          warm time of the compiled solver (make_solver), best of `repeats`
-    scipy_numpy_s    solve_ivp(RK45) calling the numpy-vectorised RHS (flowsim.bench.numpy_rhs)
+    scipy_numpy_s    solve_ivp(RK45) calling the numpy-vectorised RHS (the objective's registered reference)
     scipy_njit_s     solve_ivp(RK45) calling the same njit RHS through a Python wrapper
     rhs_us           bare RHS time: the njit RHS called in a compiled loop (no dispatch
                      cost) over the states at which an RK45 solve of the same flow
@@ -24,7 +24,7 @@ from scipy.integrate import solve_ivp
 
 from ..integrate import make_solver
 from . import cases as _cases
-from .numpy_rhs import numpy_rhs_for
+from ..registry import reference_for
 
 # CPU time of this process: the runs here are single-threaded, and on a shared machine
 # CPU time leaves out the time slices other processes take (wall time does not).
@@ -124,7 +124,7 @@ def bench_case(case, repeats=5, scipy_repeats=1, rtol=RTOL, atol=ATOL) -> dict:
         numba_s = min(numba_s, _clock() - t0)
         rhs_s = min(rhs_s, bare_rhs_seconds(rhs, states, p, batch_time=0.002, batches=4))
 
-    f_np = numpy_rhs_for(prob)
+    f_np = reference_for(prob)
     scipy_numpy_s = y_np = nfev_np = None
     if f_np is not None:
         def run_np():

@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .solver import ADAPTIVE_METHODS, METHOD_CODES, make_batch_solver, make_solver
-from .status import (INVALID, MAX_STEPS, NON_FINITE, OK, SETTLED, STATUS_NAMES,
-                     STEP_UNDERFLOW, is_success, status_name)
+from .methods import ADAPTIVE_METHODS, METHOD_CODES
+from .solver import make_batch_solver, make_solver
+from .status import INVALID, MAX_STEPS, NON_FINITE, OK, SETTLED, STATUS_NAMES, STEP_UNDERFLOW, is_success, status_name
 from .tableaus import DOPRI5, EULER, RK4, TABLEAUS, Tableau
 
 __all__ = [

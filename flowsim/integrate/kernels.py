@@ -11,7 +11,6 @@ seconds of compile time per kernel; explicit loops compile in milliseconds.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
 from . import status as _st

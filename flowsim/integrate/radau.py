@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from . import kernels as _k

@@ -47,14 +47,11 @@ import numba
 import numpy as np
 from numba.core.dispatcher import Dispatcher
 
+from ..numerics.jit import kernel, rhs_identity
 from . import kernels as _k
 from . import radau as _radau
-from ..numerics.jit import kernel, rhs_identity
 
-__all__ = ["make_solver", "make_batch_solver", "METHOD_CODES"]
-
-METHOD_CODES = {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3, "radau5": 4, "auto": 5}
-ADAPTIVE_METHODS = ("dopri5", "radau5", "auto")
+__all__ = ["make_solver", "make_batch_solver"]
 
 # ---------------------------------------------------------------------------
 # the factory

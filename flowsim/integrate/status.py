@@ -8,6 +8,12 @@
                       counts as success, the remaining rows hold the final state
     INVALID        5  malformed kernel arguments (shapes, method code, tolerances);
                       the Python wrappers raise ValueError before this can happen
+                      (a sweep also gives it to a point whose inputs are invalid)
+
+Two more codes are a sweep point's, never a kernel's:
+
+    NOT_RUN       -1  not computed (yet): the fill value of a sweep's status
+    DIAGNOSTIC_ERROR 6  the integration succeeded but the observables could not be computed
 
 Rows of the output beyond the stopping point of a failed run are NaN.
 """
@@ -19,6 +25,8 @@ STEP_UNDERFLOW = 2
 NON_FINITE = 3
 SETTLED = 4
 INVALID = 5
+NOT_RUN = -1
+DIAGNOSTIC_ERROR = 6
 
 STATUS_NAMES = {
     OK: "ok",
@@ -28,6 +36,7 @@ STATUS_NAMES = {
     SETTLED: "settled",
     INVALID: "invalid",
 }
+POINT_STATUS_NAMES = {NOT_RUN: "not_run", **STATUS_NAMES, DIAGNOSTIC_ERROR: "diagnostic_error"}
 
 SUCCESS = (OK, SETTLED)
 

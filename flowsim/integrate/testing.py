@@ -16,7 +16,6 @@ Instances (each `*_params` returns p):
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 from ..numerics.jit import kernel
 

@@ -3,10 +3,12 @@
     python -m flowsim.sweep STUDY.toml [--out PATH] [--executor local|dask]
                                        [--scheduler ADDRESS] [--resume] [--quiet]
 
-Modules: `study` (TOML schema and validation, documented in README.md §Sweeps), `points` (a point's
-target, initialisation and Problem), `grid` (axes → points → chunks), `compute` (one
-chunk through the batch solver and the diagnostics), `executors` (local prange,
-dask.distributed), `store` (Zarr layout, resume), `summary`, `phase` (the figure).
+Modules, each importing only those before it: `errors`; `grid` (axes → points →
+chunks); `variables` (the per-point result variables); `points` (a point's target,
+initialisation and Problem, from the family's input kinds); `schema` (the TOML schema
+and its validation, documented in docs/sweep.md); `compute` (one chunk through the batch
+solver and the diagnostics); `executors` (local prange, dask.distributed); `store` (Zarr
+layout, resume); `summary`; `phase` (the figure).
 
 Python use:
 
@@ -20,9 +22,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import StoreError, StudyError
 from .grid import Grid
-from .study import Study, StudyError, load_study, parse_study
-from .store import StoreError
+from .schema import Study, load_study, parse_study
 from .summary import RunStats
 
 

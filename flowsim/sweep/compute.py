@@ -10,64 +10,23 @@ calls in-process and what the Dask executor ships to workers.
 """
 from __future__ import annotations
 
-import os
-import time
 from collections import defaultdict
 
 import numpy as np
 
-from ..diagnostics import summarize
-from ..integrate.status import INVALID, SUCCESS
+from ..diagnostics import SCALAR_DIAGNOSTICS, summarize
+from ..integrate.methods import METHOD_CODES
+from ..integrate.status import DIAGNOSTIC_ERROR, INVALID, SUCCESS
+from .errors import PointError
 from .grid import Grid
-from .points import PointError, build_point
-from .study import METHODS
-
-SCALAR_DIAGNOSTICS = (
-    "min_weight", "max_weight", "coverage", "collapsed", "mode_weight_error", "emc",
-    "vanishing_weight", "mean_alignment", "collapse_time", "final_objective",
-    "reverse_kl", "forward_kl",
-)
-DIAGNOSTIC_ERROR = 6      # integration succeeded but the observables could not be computed
-NOT_RUN = -1              # fill value of `status` for points not computed (yet)
-
-# Test hook: seconds to sleep per chunk, to make a sweep slow enough to kill mid-way.
-DELAY_ENV = "FLOWSIM_SWEEP_CHUNK_DELAY"
-
-
-def time_grid(study) -> np.ndarray:
-    from ..simulation import log_times
-
-    s = study.solver
-    if s["t_eval"] is not None:
-        return np.asarray(s["t_eval"], dtype=np.float64)
-    grid = {k: int(s[k]) for k in ("per_decade", "decades") if s[k] is not None}
-    return np.asarray(log_times(float(s["t_max"]), **grid), dtype=np.float64)
-
-
-def variable_shapes(study) -> dict:
-    """{name: (extra dims, extra shape, dtype, fill)} of every per-point result variable."""
-    K, M = study.extra["sizes"]
-    T = len(time_grid(study))
-    spec = {name: ((), (), np.float64, np.nan) for name in SCALAR_DIAGNOSTICS}
-    spec["weights"] = (("component",), (K,), np.float64, np.nan)
-    spec["mode_mass"] = (("mode",), (M,), np.float64, np.nan)
-    spec["status"] = ((), (), np.int8, NOT_RUN)
-    spec["n_steps"] = ((), (), np.int64, -1)
-    spec["n_rhs"] = ((), (), np.int64, -1)
-    if study.output["save_trajectory"]:
-        n = study.extra["n_state"]
-        spec["state"] = (("time", "state_index"), (T, n), np.float64, np.nan)
-        for name in ("objective_t", "reverse_kl_t", "forward_kl_t"):
-            spec[name] = (("time",), (T,), np.float64, np.nan)
-        spec["weights_t"] = (("time", "component"), (T, K), np.float64, np.nan)
-        spec["mode_mass_t"] = (("time", "mode"), (T, M), np.float64, np.nan)
-    return spec
+from .points import build_point
+from .variables import time_grid, variable_shapes
 
 
 def _solver_key(problem, solver: dict):
     return (problem.model.name, problem.model.rhs, problem.y0.size, problem.params.size,
             float(solver["rtol"]), float(solver["atol"]), float(solver["h0"]),
-            int(solver["max_steps"]), METHODS[solver["method"]], float(solver["dt"]),
+            int(solver["max_steps"]), METHOD_CODES[solver["method"]], float(solver["dt"]),
             float(solver["settle_tol"]))
 
 
@@ -112,7 +71,6 @@ def run_chunk(study, cid: int) -> dict:
     Never raises for a bad point: invalid inputs get status INVALID, failed integrations
     their solver status, both with NaN diagnostics.
     """
-    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
     grid = Grid(study.shape, study.output["chunk_size"])
     chunk = grid.chunk(cid)
     spec = variable_shapes(study)
@@ -151,8 +109,6 @@ def run_chunk(study, cid: int) -> dict:
                     res["status"][flat] = DIAGNOSTIC_ERROR
                     for name in SCALAR_DIAGNOSTICS:
                         res[name][flat] = np.nan
-    if delay > 0:
-        time.sleep(delay)
     return {name: arr.reshape(chunk.shape + arr.shape[1:]) for name, arr in res.items()}
 
 

@@ -27,36 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..integrate.status import STATUS_NAMES
-from .compute import DIAGNOSTIC_ERROR, NOT_RUN, time_grid, variable_shapes
+from ..integrate.status import POINT_STATUS_NAMES as STATUS_MEANINGS
+from .errors import StoreError
 from .grid import Grid
-
-STATUS_MEANINGS = {NOT_RUN: "not_run", **STATUS_NAMES, DIAGNOSTIC_ERROR: "diagnostic_error"}
-
-DESCRIPTIONS = {
-    "min_weight": "smallest final mixture weight",
-    "max_weight": "largest final mixture weight",
-    "coverage": "number of target modes j with q-mass M_j >= rho_j / 2",
-    "collapsed": "1 if coverage < number of target modes (0/1, NaN where failed)",
-    "mode_weight_error": "1/2 sum_j |M_j - rho_j|",
-    "emc": "entropic mode coverage -sum_j M_j log M_j / log M",
-    "vanishing_weight": "1 if some w_k < eps_w while its mean is far from every mode",
-    "mean_alignment": "1 if two live components share a target mode",
-    "collapse_time": "first saved time after which the classification never changes",
-    "final_objective": "objective at the final time",
-    "reverse_kl": "exact mixture KL(q || p) at the final time",
-    "forward_kl": "exact mixture KL(p || q) at the final time",
-    "weights": "final mixture weights",
-    "mode_mass": "final q-mass M_j on each target mode",
-    "status": "solver status (see flag_values / flag_meanings)",
-    "n_steps": "integrator step attempts",
-    "n_rhs": "right-hand-side evaluations",
-    "state": "integrated state at the saved times (NaN-padded)",
-}
-
-
-class StoreError(ValueError):
-    """A store that cannot be used (names the option: --out or --resume)."""
+from .variables import DESCRIPTIONS, time_grid, variable_shapes
 
 
 def _package_version() -> str:
@@ -85,11 +59,6 @@ def _coord_array(values):
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return np.array(values, dtype=np.int64)
     return np.array(values, dtype=np.float64)
-
-
-def _unless_swept(study, key: str) -> str:
-    swept = [a.name for a in study.axes if a.path == (("study", key), None)]
-    return f"swept ({swept[0]})" if swept else study.config["study"][key]
 
 
 def create(path, study, grid: Grid) -> None:
@@ -125,7 +94,7 @@ def create(path, study, grid: Grid) -> None:
         for name, (edims, eshape, dtype, fill) in variable_shapes(study).items():
             arr = g.create_array(name, shape=grid.shape + eshape, chunks=block + eshape,
                                  dtype=dtype, fill_value=fill, dimension_names=dims + edims)
-            arr.attrs["description"] = DESCRIPTIONS.get(name, name.replace("_t", " at the saved times"))
+            arr.attrs["description"] = DESCRIPTIONS[name]
             if name == "status":
                 arr.attrs["flag_values"] = list(STATUS_MEANINGS)
                 arr.attrs["flag_meanings"] = " ".join(STATUS_MEANINGS.values())
@@ -140,8 +109,8 @@ def create(path, study, grid: Grid) -> None:
             "study_digest": study.digest(),
             "flowsim_version": _package_version(),
             "family": study.family,
-            "objective": _unless_swept(study, "objective"),
-            "weights": _unless_swept(study, "weights"),
+            "objective": study.describe("objective"),
+            "weights": study.describe("weights"),
             "axes": list(dims),
             "chunk_shape": list(block),
             "status_meanings": {str(k): v for k, v in STATUS_MEANINGS.items()},

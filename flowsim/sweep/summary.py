@@ -5,10 +5,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .compute import SCALAR_DIAGNOSTICS
-
-PHASE_VARIABLES = SCALAR_DIAGNOSTICS
-
 
 @dataclass
 class RunStats:
@@ -39,11 +35,9 @@ def format_summary(study, stats: RunStats, counts: dict, ds=None) -> str:
     axes = " × ".join(f"{a.name}[{a.size}]" for a in study.axes) or "(single point)"
     ok = counts.get("ok", 0) + counts.get("settled", 0)
     failed = {k: v for k, v in counts.items() if k not in ("ok", "settled")}
-    from .store import _unless_swept
-
     lines = [
-        f"study       {study.name}  ({study.family}, objective={_unless_swept(study, 'objective')}, "
-        f"weights={_unless_swept(study, 'weights')})",
+        f"study       {study.name}  ({study.family}, objective={study.describe('objective')}, "
+        f"weights={study.describe('weights')})",
         f"grid        {axes} = {stats.n_points} points in {stats.n_chunks} chunks",
         f"executor    {stats.where}",
         f"chunks      {stats.chunks_computed} computed, {stats.chunks_reused} reused from the store",

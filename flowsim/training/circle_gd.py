@@ -1,0 +1,124 @@
+"""Parameter-only training on the circle: gradient descent on (logits, mu, log kappa).
+
+The state of a run is the circle flow's state y = [z (K), mu (K), log kappa (K)]
+(w = softmax z). Plain gradient descent with step eta,
+
+    y_{s+1} = y_s - eta * grad_y L(y_s),        saved at t = eta * s,
+
+is the explicit-Euler discretisation of the circle flow dy/dt = -grad L, so at small
+eta it must reproduce `flowsim.simulate(..., objective=...)` (docs/design.md,
+conventions: t = learning rate x steps). L is any registered circle objective's torch
+loss, differentiated by autograd; many runs (initial points) are advanced together as a
+batch (B, 3K). Adam is an option
+(then t = eta * steps is only a clock, not gradient-flow time).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..families.vonmises import torch_losses as V
+from .device import pick_device
+from .record import Record, stack
+
+
+def as_target(target, dtype=torch.float64, device=None):
+    """(log rho, mu, kappa) tensors from a VonMisesMixture-like object or a (rho, mu, kappa) triple."""
+    if hasattr(target, "kappa"):
+        rho, mu, kappa = target.weights, target.mu, target.kappa
+    else:
+        rho, mu, kappa = target
+    f = lambda a: torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype, device=device)
+    return torch.log(f(rho)), f(mu), f(kappa)
+
+
+def init_state(init, dtype=torch.float64, device=None) -> torch.Tensor:
+    """State y = [log w, mu, log kappa] (B, 3K) from a mixture or (w, mu, kappa) arrays (K,) or (B, K)."""
+    if hasattr(init, "kappa"):
+        w, mu, kappa = init.weights, init.mu, init.kappa
+    else:
+        w, mu, kappa = init
+    w, mu, kappa = (np.atleast_2d(np.asarray(a, dtype=float)) for a in (w, mu, kappa))
+    y = np.concatenate([np.log(w), mu, np.log(kappa)], axis=-1)
+    return torch.as_tensor(y, dtype=dtype, device=device)
+
+
+def unpack(y: torch.Tensor):
+    """y (..., 3K) -> q = (log w, mu, kappa)."""
+    k = y.shape[-1] // 3
+    z, mu, logk = y[..., :k], y[..., k:2 * k], y[..., 2 * k:]
+    return torch.log_softmax(z, dim=-1), mu, torch.exp(logk)
+
+
+def loss(y, target, objective, weights="trainable", fixed_logw=None, n=None):
+    """Objective per batch row, shape (B,)."""
+    return V.objective(objective, unpack(y), target, weights=weights, fixed_logw=fixed_logw, n=n)
+
+
+def gradient(y, target, objective, weights="trainable", fixed_logw=None, n=None):
+    """grad_y L per row (rows are independent, so grad of the sum is the batch of gradients)."""
+    y = y.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(loss(y, target, objective, weights, fixed_logw, n).sum(), y)
+    return g
+
+
+def observe(y, target, objective, weights="trainable", fixed_logw=None, n=None) -> dict:
+    """Observables of every row (numpy, shapes (B, ...)), the flow's circle variables included."""
+    with torch.no_grad():
+        logw, mu, kappa = unpack(y)
+        if weights == "fixed" and fixed_logw is not None:
+            logw = fixed_logw.expand_as(mu)
+        q = (logw, mu, kappa)
+        mass, nearest, dist = V.mode_observables(q, target, n)
+        out = {
+            "weights": torch.exp(logw), "mu": torch.remainder(mu + math.pi, 2 * math.pi) - math.pi,
+            "kappa": kappa, "mode_mass": mass, "nearest_mode": nearest, "distance": dist,
+            "objective": V.objective(objective, q, target, "trainable", n=n),
+            "reverse_kl": V.mixture_kl(q, target, n), "forward_kl": V.mixture_kl(target, q, n),
+        }
+    return {k: v.detach().cpu().numpy() for k, v in out.items()}
+
+
+def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="gd",
+        n_nodes=None, device=None, dtype=torch.float64) -> Record:
+    """Train q's parameters directly on `objective`; record at the steps round(t / lr).
+
+    `init` may hold a batch (B, K) of initial mixtures; each row is one run of the Record.
+    Returns a Record with variables weights, mu, kappa, mode_mass, ..., and `state` (3K).
+    """
+    device = pick_device(device) if not isinstance(device, torch.device) else device
+    p = as_target(target, dtype, device)
+    y = init_state(init, dtype, device)
+    k = y.shape[-1] // 3
+    fixed_logw = torch.log_softmax(y[:, :k], -1).detach() if weights == "fixed" else None
+    if n_nodes is None:
+        n_nodes = V.n_nodes(max(float(p[2].max()), float(torch.exp(y[:, 2 * k:]).max()) * 4))
+    t_eval = np.asarray(t_eval, dtype=float)
+    steps = np.rint(t_eval / lr).astype(int)
+    if optimizer not in ("gd", "adam"):
+        raise ValueError(f"optimizer: must be 'gd' or 'adam', got {optimizer!r}")
+    y = y.clone().requires_grad_(True)
+    opt = torch.optim.Adam([y], lr=lr) if optimizer == "adam" else None
+    frames, step = [], 0
+    for target_step in steps:
+        while step < target_step:
+            g = gradient(y, p, objective, weights, fixed_logw, n_nodes)
+            if weights == "fixed":
+                g[:, :k] = 0.0
+            if opt is None:
+                with torch.no_grad():
+                    y -= lr * g
+            else:
+                opt.zero_grad()
+                y.grad = g
+                opt.step()
+            step += 1
+        obs = observe(y.detach(), p, objective, weights, fixed_logw, n_nodes)
+        obs["state"] = y.detach().cpu().numpy().copy()
+        frames.append(obs)
+    rho = np.exp(p[0].cpu().numpy())
+    return Record(steps * lr, stack(frames), rho,
+                  {"objective": objective, "weights": weights, "lr": lr, "optimizer": optimizer,
+                   "kind": "circle_gd"})
