@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .integrate import STATUS_NAMES, integrate, solve_scipy
+from .integrate.methods import METHOD_CODES
+from .numerics.jit import announce_compilation
 from .problem import WEIGHT_MODES
 from .times import log_times
 from .trajectory import Trajectory
@@ -41,17 +43,18 @@ def simulate(target, init, *, objective, weights="trainable", t_max, t_eval=None
     check_positive("t_max", t_max)
     check_positive("rtol", rtol)
     check_positive("atol", atol)
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: must be one of {BACKENDS}, got {backend!r}")
+    check_choice("backend", backend, BACKENDS)
+    check_choice("method", method, tuple(METHOD_CODES))
     problem = build_problem(target, init, objective=objective, weights=weights, **options)
     t_eval = log_times(t_max) if t_eval is None else check_times("t_eval", t_eval, t_max)
     if backend == "scipy":
         states, status, n_rhs = solve_scipy(problem.rhs, problem.y0, t_eval, t_max, rtol, atol)
         n_steps = -1
     else:
-        res = integrate(problem.model.rhs, problem.y0, problem.params, t_eval, t_max=t_max,
-                        method=method, rtol=rtol, atol=atol, dt=dt, max_steps=max_steps,
-                        settle_tol=settle_tol)
+        with announce_compilation(problem.model.name, method):
+            res = integrate(problem.model.rhs, problem.y0, problem.params, t_eval, t_max=t_max,
+                            method=method, rtol=rtol, atol=atol, dt=dt, max_steps=max_steps,
+                            settle_tol=settle_tol)
         states, status, n_steps, n_rhs = res.states, res.status, res.n_steps, res.n_rhs
     return Trajectory(problem, np.asarray(t_eval, dtype=float), states, int(status),
                       int(n_steps), int(n_rhs), backend,

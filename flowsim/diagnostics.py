@@ -19,6 +19,15 @@ From them (docs/design.md, the diagnostics vocabulary):
     emc               -sum_j M_j log M_j / log M   (entropic mode coverage)
     vanishing_weight  some k has w_k < eps_w while r_k > far
     mean_alignment    two or more live components (w_k >= eps_w) share j*(k)
+    mechanism         one label per collapsed run (docs/derivations.md, D1): for the
+                      heaviest uncovered mode j (M_j < rho_j / 2),
+                        weight_starvation  a component sits on j (j*(k) = j, r_k <= far)
+                                           but its weight is too small to cover it;
+                        vanishing_weight   else, a component died (w_k < eps_w) far from
+                                           every mode (r_k > far) before reaching one;
+                        mean_alignment     else: every live component sits on another
+                                           mode, so the components aligned on fewer modes
+                      and "none" for a run that is not collapsed
     collapse_time     first saved time after which the classification
                       (coverage, mean_alignment, vanishing_weight) never changes
 """
@@ -53,12 +62,15 @@ DIAGNOSTICS = (
     Diagnostic("emc", None, "entropic mode coverage -sum_j M_j log M_j / log M"),
     Diagnostic("vanishing_weight", None, "1 if some w_k < eps_w while its mean is far from every mode"),
     Diagnostic("mean_alignment", None, "1 if two live components share a target mode"),
+    Diagnostic("mechanism", None, "why a collapsed run lost a mode: 0 none (not collapsed), "
+               "1 mean_alignment, 2 vanishing_weight, 3 weight_starvation"),
     Diagnostic("collapse_time", None, "first saved time after which the classification never changes"),
     Diagnostic("final_objective", None, "objective at the final time"),
     Diagnostic("reverse_kl", None, "exact mixture KL(q || p) at the final time"),
     Diagnostic("forward_kl", None, "exact mixture KL(p || q) at the final time"),
 )
 DIAGNOSTIC_NAMES = tuple(d.name for d in DIAGNOSTICS)
+MECHANISMS = ("none", "mean_alignment", "vanishing_weight", "weight_starvation")
 SCALAR_DIAGNOSTICS = tuple(d.name for d in DIAGNOSTICS if d.dim is None)
 
 
@@ -123,6 +135,26 @@ def settle_time(time, labels):
     return float(time[0] if idx.size == 0 else time[idx[-1] + 1])
 
 
+def mechanism(weights, mode_mass, target_weights, nearest_mode, distance, eps_w=EPS_WEIGHT,
+              far=FAR) -> int:
+    """The index in MECHANISMS of why a state lost a mode (0 when it did not); one state:
+    weights (K,), mode_mass (M,), nearest_mode (K,), distance (K,)."""
+    w = np.asarray(weights)
+    m = np.asarray(mode_mass)
+    rho = np.asarray(target_weights)
+    uncovered = np.nonzero(m < 0.5 * rho)[0]
+    if uncovered.size == 0:
+        return 0
+    j = uncovered[np.argmax(rho[uncovered])]
+    near = np.asarray(nearest_mode)
+    dist = np.asarray(distance)
+    if np.any((near == j) & (dist <= far)):
+        return MECHANISMS.index("weight_starvation")
+    if np.any((w < eps_w) & (dist > far)):
+        return MECHANISMS.index("vanishing_weight")
+    return MECHANISMS.index("mean_alignment")
+
+
 def classify(obs: Observables, eps_w=EPS_WEIGHT, far=FAR) -> dict:
     """Per-time classification arrays: coverage, collapsed, vanishing_weight, mean_alignment."""
     n_modes = obs.mode_mass.shape[-1]
@@ -153,6 +185,8 @@ def summarize(obs: Observables, eps_w=EPS_WEIGHT, far=FAR) -> dict:
         "emc": float(entropic_mode_coverage(m)),
         "vanishing_weight": bool(per_time["vanishing_weight"][-1]),
         "mean_alignment": bool(per_time["mean_alignment"][-1]),
+        "mechanism": mechanism(w, m, obs.target_weights, obs.nearest_mode[-1], obs.distance[-1],
+                               eps_w, far),
         "collapse_time": settle_time(obs.time, labels),
         "final_objective": float(obs.objective[-1]),
         "reverse_kl": float(obs.reverse_kl[-1]),

@@ -39,7 +39,9 @@ class Problem:
     """One flow instance: model, initial state y0, packed parameters p.
 
     `family` turns states into named variables and observables; `meta` keeps the
-    Python-side description (target, options) used to build y0 and p.
+    Python-side description (target, options) used to build y0 and p. A geometry that
+    integrates more than the model's state (adam_ode: the moment estimates) appends to
+    y0; `base` cuts states back to the model's part, which is what the family reads.
     """
 
     model: FlowModel
@@ -53,5 +55,15 @@ class Problem:
         self.model.rhs(t, np.ascontiguousarray(y, dtype=np.float64), self.params, out)
         return out
 
+    @property
+    def n_base(self) -> int:
+        """The size of the model's own state (y0 may carry a geometry's extra variables)."""
+        return int(self.meta.get("n_base", self.y0.size))
+
+    def base(self, states: np.ndarray) -> np.ndarray:
+        """The model's part of states (..., n) (a view)."""
+        return np.asarray(states)[..., :self.n_base]
+
     def objective(self, y: np.ndarray) -> float:
-        return float(self.model.objective(np.ascontiguousarray(y, dtype=np.float64), self.params))
+        y = np.ascontiguousarray(self.base(y), dtype=np.float64)
+        return float(self.model.objective(y, self.params))

@@ -17,6 +17,8 @@ An `Objective` declares, at once, everything a flow of that loss needs:
     parameters  {name: Parameter} — its own options (for example the α of the α-family)
     check_inputs  (target, init) -> None, raising ValueError naming the field when the
                 objective cannot take these mixtures (for example K > M for a bound)
+    annealed    {reduction: FlowModel}: kernels of its annealed form under a temperature
+                schedule (flowsim.schedule), or empty when it has none
     description one line
 """
 from __future__ import annotations
@@ -102,17 +104,21 @@ class Objective:
     check: Any
     parameters: Mapping[str, Parameter] = field(default_factory=dict)
     check_inputs: Callable | None = None
+    annealed: Mapping[str, Any] = field(default_factory=dict)
+    family_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return f"{self.family}.{self.name}"
 
-    def model(self, reduction: str):
+    def model(self, reduction: str, kernels: Mapping | None = None):
+        """Its FlowModel for `reduction` (from `kernels`, default its plain `models`)."""
+        kernels = self.models if kernels is None else kernels
         try:
-            return self.models[reduction]
+            return kernels[reduction]
         except KeyError:
             raise ValueError(f"reduction: objective {self.name!r} has no {reduction!r} kernels; "
-                             f"it has {', '.join(self.models)}") from None
+                             f"it has {', '.join(kernels)}") from None
 
     def options(self, given: Mapping) -> dict:
         """This objective's parameters from `given` (defaults filled in, each checked)."""

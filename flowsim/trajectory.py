@@ -21,7 +21,8 @@ from functools import cached_property
 import numpy as np
 
 from .diagnostics import Observables, classify, summarize
-from .integrate.status import STATUS_NAMES
+from .integrate.status import DIAGNOSTIC_ERROR, STATUS_NAMES, is_success
+from .integrate.status import POINT_STATUS_NAMES as STATUS_NAMES_ALL
 from .problem import Problem
 
 MAX_MEANS_DIM = 1000
@@ -46,19 +47,32 @@ class Trajectory:
 
     @cached_property
     def observables(self) -> Observables:
-        return self.problem.family.observe(self.problem, self.time, self.states)
+        return self.problem.family.observe(self.problem, self.time, self.problem.base(self.states))
 
     @cached_property
     def diagnostics(self) -> dict:
         """Every entry of flowsim.diagnostics.DIAGNOSTICS at the final saved time, plus `status`."""
         d = summarize(self.observables)
         d["status"] = self.status_name
+        finite = all(np.all(np.isfinite(v)) for v in d.values() if not isinstance(v, str))
+        if not finite and is_success(self.status):
+            d["status"] = STATUS_NAMES_ALL[DIAGNOSTIC_ERROR]
         return d
 
     @cached_property
     def final(self):
-        """The variational mixture at the last saved time, in the user's coordinates."""
-        return self.problem.family.final(self)
+        """The variational mixture at the last saved time, in the user's coordinates (for a
+        run that stopped early, at the last saved time it reached)."""
+        return self.problem.family.final(self.reached())
+
+    def reached(self) -> "Trajectory":
+        """This trajectory up to its last saved state that is finite (itself if all are)."""
+        finite = np.all(np.isfinite(self.states), axis=1)
+        if finite.all() or not finite.any():
+            return self
+        last = int(np.nonzero(finite)[0][-1]) + 1
+        return Trajectory(self.problem, self.time[:last], self.states[:last], self.status,
+                          self.n_steps, self.n_rhs, self.backend, self.options)
 
     def to_xarray(self, max_dim: int = MAX_MEANS_DIM):
         """xarray Dataset with coordinate `time`, state variables, observables, diagnostics,
@@ -67,7 +81,7 @@ class Trajectory:
 
         obs = self.observables
         per_time = classify(obs)
-        data = dict(self.problem.family.state_variables(self.problem, self.states))
+        data = dict(self.problem.family.state_variables(self.problem, self.problem.base(self.states)))
         data.update(self.problem.family.user_variables(self, max_dim))
         data.update({
             "objective": (("time",), obs.objective),

@@ -1,11 +1,14 @@
 """The paper's figures: one module per figure, each with
 
     NAME, TITLE
-    generate(out_dir, fast) -> path of a results file (data only)
+    generate(out_dir, fast=False, tiny=False) -> path of a results file (data only, with
+        the parameters and the package version: paper_figures.common.save_results)
     plot(results_path, out_dir) -> path of the image (reads only that file)
 
-`python -m paper_figures [--list] [--only NAME] [--fast]` regenerates them under
-paper_figures/out/. Figures use flowsim's public API only.
+`python -m paper_figures [--list] [--only NAME] [--fast] [--out DIR]` regenerates them
+under paper_figures/out/ (or DIR; `--out docs/figures` renders the documentation's
+copies); it prints each figure's time and the total. Figures use flowsim's public API
+(and flowsim.training for the trained models).
 """
 from importlib import import_module
 
@@ -14,6 +17,10 @@ FIGURE_MODULES = (
     "fig_gaussian_flow",
     "fig_mean_alignment",
     "fig_vanishing_weight",
+    "fig_nf_contours",        # F1
+    "fig_ode_vs_simulation",  # F2
+    "fig_nf_collapse",        # F5
+    "fig_single_gaussian",    # F7
 )
 
 

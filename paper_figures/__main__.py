@@ -35,12 +35,20 @@ def main(argv=None) -> int:
         print(f"paper_figures: --only: unknown figure {unknown[0]!r}; choose from {', '.join(available)}",
               file=sys.stderr)
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"paper_figures: --out: cannot create {args.out}: {exc}", file=sys.stderr)
+        return 2
+    t0, c0 = time.perf_counter(), time.process_time()
     for name in names:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         results = available[name].generate(args.out, fast=args.fast)
         image = available[name].plot(results, args.out)
-        print(f"{name}: {image} (data {results}, {time.perf_counter() - start:.1f} s)")
+        print(f"{name}: {image} (data {results}, {time.perf_counter() - start:.1f} s, "
+              f"{time.process_time() - cpu:.1f} s CPU)", flush=True)
+    print(f"total: {len(names)} figures in {time.perf_counter() - t0:.1f} s ({time.process_time() - c0:.1f} s CPU)"
+          + (" (--fast)" if args.fast else ""), flush=True)
     return 0
 
 

@@ -70,7 +70,9 @@ def generate(out_dir: Path, fast: bool = False, tiny: bool = False) -> Path:
         codes, kl = outcome_map(Lam, grid, grid2, t_max=t_max)
         data[f"codes_{i}"] = codes
         data[f"kl_{i}"] = kl
-    return save_results(out_dir, NAME, data)
+    params = {"Lambdas": LAMBDAS, "rho": RHO, "d": 3, "offset": OFFSET, "t_max": t_max, "grid_points": n,
+              "weights": "fixed 1/2", "settle_tol": 1e-9, "backend": "numba", "fast": fast, "tiny": tiny}
+    return save_results(out_dir, NAME, data, params)
 
 
 def plot(results: Path, out_dir: Path) -> Path:
@@ -103,11 +105,15 @@ def plot(results: Path, out_dir: Path) -> Path:
         ax.set_ylabel("m₂(0) / Λ")
         ax.set_aspect("equal")
         ax.grid(False)
-    handles = [Patch(color=c, label=lab) for c, lab in zip(colors, OUTCOMES)]
+    present = [k for k in range(len(OUTCOMES)) if any(np.any(d[f"codes_{i}"] == k) for i in range(len(lams)))]
+    handles = [Patch(color=colors[k], label=OUTCOMES[k]) for k in present]
     handles.append(plt.Line2D([], [], color="k", ls="--", label="m = Λ/2 + log(ρ/(1−ρ))"))
     handles.append(plt.Line2D([], [], color="0.3", ls=":", label="m₁ = m₂ (invariant: exactly symmetric "
                               "starts stay aligned)"))
-    fig.legend(handles=handles, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.12))
+    ncol = 2
+    rows = -(-len(handles) // ncol)
+    order = [handles[r * ncol + c] for c in range(ncol) for r in range(rows) if r * ncol + c < len(handles)]
+    fig.legend(handles=order, loc="upper center", ncol=ncol, bbox_to_anchor=(0.5, 0.02))
     fig.suptitle(f"Fixed weights 1/2, reverse KL, ρ = {rho:g}, d = 3, orthogonal offsets ±{OFFSET:g}, "
                  f"t = {float(d['t_max']):g}")
     return save_figure(fig, out_dir, NAME)

@@ -1,28 +1,30 @@
-"""Figure F7: one Gaussian q = N(mu, sigma^2) fitted to p = 1/2 N(-a, 1) + 1/2 N(a, 1), a = 3.
+"""Figure F7 (single_gaussian): one Gaussian q = N(mu, sigma^2) fitted to 1/2 N(-a, 1) + 1/2 N(a, 1).
 
-Forward KL(p||q) is convex in (mu, 1/sigma^2) and minimised by moment matching (F1);
-reverse KL(q||p) is not convex: at a = 3 it has a mode-seeking minimum near each mode, a
-broad symmetric minimum at mu = 0 and a saddle between the centre and each mode. Panels:
+With p that target and a = A = 3: forward KL(p||q) is convex in (mu, 1/sigma^2) and
+minimised by moment matching (SG1); reverse KL(q||p) is not convex: at a = 3 it has a
+mode-seeking minimum near each mode, a broad symmetric minimum at mu = 0 and a saddle
+between the centre and each mode. Panels:
 (a) the target with the forward optimum and every reverse minimum as densities, with their
 KL values; (b) the reverse-KL landscape over (mu, log sigma^2) with its stationary points;
 (c) which minimum the project's reverse-KL gradient flow (flowsim.simulate, K = 1, fixed
 weight, trainable variance) reaches from each start (mu_0, log sigma_0^2); (d) a few of
 those flow trajectories.
 
-Equations (x = mu + sigma z, z ~ N(0, 1), s = log sigma^2, v = sigma^2 = e^s):
+Equations, tagged SG1-SG5 (local to this figure; x = mu + sigma z, z ~ N(0, 1),
+s = log sigma^2, v = sigma^2 = e^s):
 
-(F1) argmin KL(p||q) = (E_p x, Var_p x) = (0, 1 + a^2): dKL/dmu = -(E_p x - mu)/v and
-     dKL/dv = (v - E_p (x - mu)^2) / (2 v^2) vanish only there.
-(P)  log p(x) = -(x^2 + a^2)/2 - log(2 pi)/2 + log cosh(a x).
-(R1) KL(q||p) = -(1 + s)/2 + (mu^2 + v + a^2)/2 - E_q log cosh(a x).
-(R2) dKL/dmu = mu - a E_q tanh(a x);
-     dKL/ds  = (v (1 - a^2 E_q sech^2(a x)) - 1) / 2            (Stein's lemma).
-     Stationary: mu = a E tanh(a x) and v = 1 / (1 - a^2 E sech^2(a x)).
-(R3) With S = E sech^2(a x), U = E sech^2 tanh(a x), W = E sech^2 (sech^2 - 2 tanh^2)(a x):
-     H_mumu = 1 - a^2 S,  H_mus = a^3 v U,  H_ss = v (1 - a^2 S)/2 + a^4 v^2 W / 2.
+(SG1) argmin KL(p||q) = (E_p x, Var_p x) = (0, 1 + a^2): dKL/dmu = -(E_p x - mu)/v and
+      dKL/dv = (v - E_p (x - mu)^2) / (2 v^2) vanish only there.
+(SG2) log p(x) = -(x^2 + a^2)/2 - log(2 pi)/2 + log cosh(a x).
+(SG3) KL(q||p) = -(1 + s)/2 + (mu^2 + v + a^2)/2 - E_q log cosh(a x).
+(SG4) dKL/dmu = mu - a E_q tanh(a x);
+      dKL/ds  = (v (1 - a^2 E_q sech^2(a x)) - 1) / 2            (Stein's lemma).
+      Stationary: mu = a E tanh(a x) and v = 1 / (1 - a^2 E sech^2(a x)).
+(SG5) With S = E sech^2(a x), U = E sech^2 tanh(a x), W = E sech^2 (sech^2 - 2 tanh^2)(a x):
+      H_mumu = 1 - a^2 S,  H_mus = a^3 v U,  H_ss = v (1 - a^2 S)/2 + a^4 v^2 W / 2.
 
 The flow of flowsim is the Euclidean gradient flow dy/dt = -grad KL in y = (mu, s), so its
-rest points are those of (R2), and its linearisation at a rest point is -H of (R3).
+rest points are those of (SG4), and its linearisation at a rest point is -H of (SG5).
 Expectations under q are adaptive quadratures (scipy.integrate.quad, split at x = 0).
 """
 from __future__ import annotations
@@ -86,7 +88,7 @@ def _sech2(y):
 
 
 def log_target(x, a):
-    """log p(x) for p = 1/2 N(-a, 1) + 1/2 N(a, 1), equation (P) (vectorised)."""
+    """log p(x) for p = 1/2 N(-a, 1) + 1/2 N(a, 1), equation (SG2) (vectorised)."""
     x = np.asarray(x, float)
     y = np.abs(a * x)
     return -0.5 * (x * x + a * a) - 0.5 * math.log(2 * math.pi) + y + np.log1p(np.exp(-2 * y)) - math.log(2)
@@ -99,7 +101,7 @@ def normal_pdf(x, mu, log_var):
 
 
 def forward_optimum(a):
-    """(mu, log sigma^2) minimising KL(p||q): moment matching, equation (F1): (0, log(1 + a^2))."""
+    """(mu, log sigma^2) minimising KL(p||q): moment matching, equation (SG1): (0, log(1 + a^2))."""
     return 0.0, math.log1p(a * a)
 
 
@@ -119,13 +121,13 @@ def forward_kl_quadrature(mu, log_var, a):
 
 
 def reverse_kl_quadrature(mu, log_var, a):
-    """KL(q||p) for q = N(mu, e^log_var), equation (R1), E_q log cosh(a x) by adaptive quadrature."""
+    """KL(q||p) for q = N(mu, e^log_var), equation (SG3), E_q log cosh(a x) by adaptive quadrature."""
     return (-0.5 * (1.0 + log_var) + 0.5 * (mu * mu + math.exp(log_var) + a * a)
             - _expect(lambda x: _logcosh(a * x), mu, log_var))
 
 
 def reverse_kl_gradient(mu, log_var, a):
-    """(dKL/dmu, dKL/dlog sigma^2) of KL(q||p), equation (R2)."""
+    """(dKL/dmu, dKL/dlog sigma^2) of KL(q||p), equation (SG4)."""
     v = math.exp(log_var)
     t1 = _expect(lambda x: math.tanh(a * x), mu, log_var)
     s2 = _expect(lambda x: _sech2(a * x), mu, log_var)
@@ -133,7 +135,7 @@ def reverse_kl_gradient(mu, log_var, a):
 
 
 def reverse_kl_hessian(mu, log_var, a):
-    """Hessian of KL(q||p) in (mu, log sigma^2), equation (R3)."""
+    """Hessian of KL(q||p) in (mu, log sigma^2), equation (SG5)."""
     v = math.exp(log_var)
     s2 = _expect(lambda x: _sech2(a * x), mu, log_var)
     u = _expect(lambda x: _sech2(a * x) * math.tanh(a * x), mu, log_var)
@@ -145,7 +147,7 @@ def reverse_kl_hessian(mu, log_var, a):
 
 
 def reverse_kl_grid(mu, log_var, a, panels=24, nodes=16):
-    """KL(q||p) of (R1) on arrays (broadcast) of mu, log sigma^2, for contour plots.
+    """KL(q||p) of (SG3) on arrays (broadcast) of mu, log sigma^2, for contour plots.
 
     log cosh y = |y| + log(1 + e^{-2|y|}) - log 2: E|x| in closed form (folded normal),
     the remainder (supported on |x| < 20/a) by composite Gauss–Legendre on each side of 0.
@@ -175,12 +177,12 @@ class StationaryPoint(NamedTuple):
     mu: float
     log_var: float
     kl: float
-    eigenvalues: tuple       # of the Hessian (R3), ascending
+    eigenvalues: tuple       # of the Hessian (SG5), ascending
     kind: str                # "minimum" | "saddle" | "maximum" | "degenerate"
 
 
 def _grad_clipped(p, a):
-    """(R2) with (mu, s) clipped to a box, extended linearly outside (keeps root finders finite)."""
+    """(SG4) with (mu, s) clipped to a box, extended linearly outside (keeps root finders finite)."""
     q = np.clip(p, [-50.0, -30.0], [50.0, 30.0])
     return reverse_kl_gradient(q[0], q[1], a) + (p - q)
 
@@ -191,9 +193,9 @@ def _hess_clipped(p, a):
 
 
 def default_starts(a, n_mu=11, n_s=7):
-    """A grid of starts (mu, log sigma^2) covering every stationary point of (R2).
+    """A grid of starts (mu, log sigma^2) covering every stationary point of (SG4).
 
-    Stationary points satisfy |mu| = a |E tanh(a x)| < a and v = 1/(1 - a^2 S) >= 1 (R2);
+    Stationary points satisfy |mu| = a |E tanh(a x)| < a and v = 1/(1 - a^2 S) >= 1 (SG4);
     KL -> infinity as |mu| -> infinity or |log sigma^2| -> infinity, and the grid spans
     |mu| <= a + 2, log sigma^2 in [-2, log(1 + a^2) + 1.5].
     """
@@ -215,8 +217,8 @@ def _classify(eig, tol=1e-8):
 def stationary_points(a, starts=None):
     """Every stationary point of KL(q||p) over (mu, log sigma^2), classified by its Hessian.
 
-    From each start: scipy.optimize.minimize (trust-exact, gradient (R2), Hessian (R3))
-    for the minima, and scipy.optimize.root (hybr, Jacobian (R3)) on (R2) for every
+    From each start: scipy.optimize.minimize (trust-exact, gradient (SG4), Hessian (SG5))
+    for the minima, and scipy.optimize.root (hybr, Jacobian (SG5)) on (SG4) for every
     stationary point; candidates with |grad| > STATIONARY_TOL are dropped, the rest polished
     by Newton steps and de-duplicated. Sorted by mu, then log sigma^2.
     """
@@ -273,7 +275,7 @@ def minima_by_basin(points, tol=1e-6):
 def separatrices(a, points, box=(MU0_RANGE, LOGVAR0_RANGE), eps=1e-6):
     """The basin boundaries: stable manifold of each saddle, as (N, 2) (mu, s) rows, NaN-separated.
 
-    Each branch is the time-reversed flow dy/dt = +grad KL (R2) from saddle +/- eps times the
+    Each branch is the time-reversed flow dy/dt = +grad KL (SG4) from saddle +/- eps times the
     Hessian's positive-eigenvalue eigenvector (the stable direction of the flow), integrated
     by scipy's solve_ivp until it leaves the box (padded by 0.5).
     """
@@ -308,21 +310,11 @@ def target_mixture(a):
 
 
 def user_coordinates(tr):
-    """(mean (T, K, d), log sigma^2 (T,)) of a Gaussian-family trajectory, in the target's coordinates.
-
-    Today `simulate` returns the span reduction: state [X (K r), logits (K), log sigma^2],
-    X the coordinates of nu_k - mu_1 in the orthonormal basis meta["basis"] (r, d), with
-    origin the target's first mean mu_1, so nu_k = mu_1 + X_k @ basis. This is the only place
-    that knows it; replace it when the API returns user coordinates.
-    """
-    meta = tr.problem.meta
-    if meta.get("reduction") != "span":
-        raise ValueError(f"user_coordinates: needs the span reduction, got {meta.get('reduction')!r}")
-    K, r = int(meta["n_components"]), int(meta["rank"])
-    states = np.atleast_2d(np.asarray(tr.states, float))
-    X = states[:, :K * r].reshape(-1, K, r)
-    mean = np.asarray(meta["target"].means[0], float) + X @ np.asarray(meta["basis"], float)
-    return mean, states[:, K * r + K]
+    """(mean (T, K, d), log sigma^2 (T,)) of a Gaussian-family trajectory in the target's
+    coordinates, as the API returns them (Trajectory.to_xarray: the means in R^d and the
+    shared variance at every saved time; tr.final is the last of them)."""
+    ds = tr.to_xarray()
+    return np.asarray(ds["means"].values, float), np.log(np.asarray(ds["var"].values, float))
 
 
 def run_flow(a, mu0, log_var0, objective="reverse_kl", t_max=T_MAX, t_eval=None):

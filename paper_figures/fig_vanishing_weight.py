@@ -55,7 +55,11 @@ def generate(out_dir: Path, fast: bool = False, tiny: bool = False) -> Path:
         data[f"vanishing_{i}"] = res[..., 1].sum(axis=1)
         data[f"alignment_{i}"] = res[..., 2].sum(axis=1)
         data[f"recovered_h_{i}"] = res[..., 3:].sum(axis=1)   # (dims, horizons)
-    return save_results(out_dir, NAME, data)
+    params = {"dims": dims, "n_seeds": n_seeds, "t_max": t_max, "horizons": horizons, "Lambda": LAMBDA, "rho": RHO,
+              "init": "random_means(2, d, scale=1, seed), weights 1/2", "objective": "reverse_kl",
+              "solver": {"backend": "numba", "rtol": 1e-7, "atol": 1e-9, "settle_tol": 1e-7},
+              "fast": fast, "tiny": tiny}
+    return save_results(out_dir, NAME, data, params)
 
 
 def plot(results: Path, out_dir: Path) -> Path:
@@ -64,23 +68,27 @@ def plot(results: Path, out_dir: Path) -> Path:
     d = np.load(results)
     dims = d["dims"]
     n = int(d["n_seeds"])
-    fig, ax = plt.subplots(figsize=(4.8, 3.4))
-    for i, (wm, color, shift) in enumerate(zip(MODES, ("C0", "C3"), (0.97, 1.03))):
+    fig, ax = plt.subplots(figsize=(5.0, 3.4))
+    handles = []
+    for i, (wm, color, shift) in enumerate(zip(MODES, ("C0", "C3"), (0.9, 1.1))):
         k = d[f"recovered_{i}"]
         p = k / n
         lo_hi = np.array([wilson(int(x), n) for x in k])
-        ax.errorbar(dims * shift, p, yerr=[p - lo_hi[:, 0], lo_hi[:, 1] - p], marker="o", ms=4,
-                    capsize=3, color=color, label=f"{wm} weights, t = {float(d['t_max']):g}")
-        for h, (t_h, ls) in enumerate(zip(d["horizons"], ("--", ":"))):
-            ax.plot(dims * shift, d[f"recovered_h_{i}"][:, h] / n, ls=ls, lw=1.0, color=color, alpha=0.7,
-                    label=f"{wm}, t = {float(t_h):g}")
+        h = ax.errorbar(dims * shift, p, yerr=[p - lo_hi[:, 0], lo_hi[:, 1] - p], marker="o", ms=4,
+                        capsize=3, color=color, label=f"{wm} weights, t = {float(d['t_max']):g}", zorder=3)
+        group = [h]
+        for j, (t_h, ls) in reversed(list(enumerate(zip(d["horizons"], ("--", ":"))))):
+            (line,) = ax.plot(dims * shift, d[f"recovered_h_{i}"][:, j] / n, ls=ls, lw=1.0, color=color,
+                              alpha=0.75, label=f"{wm} weights, t = {float(t_h):g}")
+            group.append(line)
+        handles.extend(group)
     ax.set_xscale("log", base=2)
     ax.set_xticks(dims)
     ax.set_xticklabels([str(int(x)) for x in dims])
     ax.set_ylim(-0.05, 1.05)
     ax.set_xlabel("dimension d")
     ax.set_ylabel("P(both modes recovered)")
-    ax.set_title(f"Reverse KL, Λ = {float(d['Lambda']):g}, ρ = {float(d['rho']):g}, {n} seeds per d; "
-                 "error bars: 95% Wilson")
-    ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.set_title(f"Reverse KL, Λ = {float(d['Lambda']):g}, ρ = {float(d['rho']):g}, {n} seeds per d;\n"
+                 "error bars: 95% Wilson intervals (at the last time t)")
+    ax.legend(handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return save_figure(fig, out_dir, NAME)

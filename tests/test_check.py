@@ -98,3 +98,27 @@ def test_pointcloud_section_runs_rectangle_and_cylinder_with_bounded_rows():
         compare_pointcloud(Context(Settings(pc_shapes=("sphere",)), torch.device("cpu")))
     with pytest.raises(ValueError, match="pc_losses"):
         compare_pointcloud(Context(Settings(pc_losses={"box": ("nll",)}), torch.device("cpu")))
+
+
+def test_nf_section_fast_run_has_bounded_rows():
+    import torch
+
+    from flowsim.check import SECTIONS, Context, Settings
+    from flowsim.check import nf
+
+    assert "nf" in SECTIONS
+    ctx = Context(Settings.fast_settings(), torch.device("cpu"))
+    assert nf.sizes(ctx) == nf.FAST
+    nf.run(ctx, dims=(2,), seeds=2, steps=40, n_eval=256)
+    names = [r.name for r in ctx.rows]
+    assert len(names) == len(set(names)) == 2 * len(nf.FAST["rhos"])
+    by = {r.name: r for r in ctx.rows}
+    keep = by["nf d=2 rho=0.5 t=2: RealNVP keeps both modes in every seed (from N(0, I))"]
+    assert keep.required and keep.agree and keep.sim == 1.0
+    for r in ctx.rows:
+        if not r.required:
+            assert r.note.startswith("informational")
+        for x in (r.flow, r.sim):
+            assert 0.0 <= x <= 1.0
+    with pytest.raises(ValueError, match="nf: unknown size"):
+        nf.run(ctx, width=3)

@@ -3,7 +3,6 @@ import math
 
 import numpy as np
 import pytest
-import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
@@ -74,28 +73,6 @@ def test_rhs_is_minus_gradient_of_objective(objective, weights, shape):
     assert np.max(np.abs(rhs - fd)) <= 1e-6 * np.max(np.abs(fd))
 
 
-def test_softmax_chain_rules_by_sympy():
-    z = sp.symbols("z0:4")
-    c = sp.symbols("c0:4", positive=True)
-    rho = sp.Rational(1, 4)
-    norm = sum(sp.exp(zi) for zi in z)
-    w = [sp.exp(zi) / norm for zi in z]
-    loss = sum(wi * ci for wi, ci in zip(w, c))
-    bound = sum(wi * (sp.log(wi / rho) + ci) for wi, ci in zip(w, c))
-    point = {**{zi: v for zi, v in zip(z, (0.3, -1.2, 0.7, 0.1))}, **{ci: v for ci, v in zip(c, (2.0, 0.5, 7.0, 1.5))}}
-    for j in range(4):
-        replicator = w[j] * (c[j] - loss)
-        assert abs(float((sp.diff(loss, z[j]) - replicator).evalf(30, subs=point))) < 1e-25
-        b_j = sp.log(w[j] / rho) + c[j]
-        assert abs(float((sp.diff(bound, z[j]) - w[j] * (b_j - bound)).evalf(30, subs=point))) < 1e-25
-    lam = sp.Symbol("lambda")
-    reg = lam * sum((wi - sp.Rational(1, 4)) ** 2 for wi in w)
-    mean = sum(wi * (wi - sp.Rational(1, 4)) for wi in w)
-    for j in range(4):
-        formula = 2 * lam * w[j] * ((w[j] - sp.Rational(1, 4)) - mean)
-        assert abs(float((sp.diff(reg, z[j]) - formula).evalf(30, subs={**point, lam: 0.9}))) < 1e-25
-
-
 def test_seed_losses_recomputed():
     mu_q, kappa = COLLAPSED.mu, COLLAPSED.kappa
     costs = np.array([[float(kl(mu_q[i], kappa[i], TARGET.mu[j], TARGET.kappa[j])) for j in range(4)] for i in range(4)])
@@ -143,7 +120,14 @@ def test_matched_bound_is_an_upper_bound_for_any_matching(qp, pp, perm):
 @pytest.mark.parametrize("weights", ["trainable", "fixed"])
 def test_objective_never_increases_along_the_flow(objective, weights):
     init = VonMisesMixture(np.array([10, 60, 150, 230]) * DEG, [20.0, 40.0, 60.0, 30.0], [0.4, 0.3, 0.2, 0.1])
-    traj = simulate(TARGET, init, objective=objective, weights=weights, t_max=20.0, rtol=1e-9, atol=1e-11)
+    # chi2's first steps have gradients ~1e5: a trial step overshoots to a non-finite state,
+    # which the numba solvers reject and shrink, and scipy's RK45 cannot recover from.
+    # wasserstein1 is integrated by fixed steps (docs/derivations.md, W2: sliding mode).
+    options = {"backend": "numba"} if objective == "chi2" else {}
+    if objective == "wasserstein1":
+        options = {"backend": "numba", "method": "rk4", "dt": 0.01}
+    traj = simulate(TARGET, init, objective=objective, weights=weights, t_max=20.0, rtol=1e-9,
+                    atol=1e-11, **options)
     values = traj.observables.objective
     assert traj.status_name == "ok"
     assert np.all(np.diff(values) <= 1e-9 * np.maximum(1.0, np.abs(values[:-1])))
@@ -207,7 +191,7 @@ def test_circle_solver_loads_from_disk_cache_in_a_fresh_process():
         simulate(target, VonMisesMixture(np.radians([10, 80, 170, 260]), 40.0), objective="matched",
                  t_max=1.0, backend="numba")
         s = make_solver(rhs_matched)
-        print(len(s.stats.cache_hits), len(s.stats.cache_misses))
+        print(len(s.explicit.stats.cache_hits), len(s.explicit.stats.cache_misses))
     """)
     repo = Path(__file__).resolve().parents[1]
     runs = [subprocess.run([sys.executable, "-c", child], cwd=repo, capture_output=True, text=True,

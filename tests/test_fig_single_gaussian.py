@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -165,15 +164,28 @@ def test_centre_hessian_independent(points):
 
 # ----------------------------------------------------------------------------- flow
 
-def test_user_coordinates_follow_the_basis_sign():
-    meta = {"reduction": "span", "n_components": 1, "rank": 1, "basis": np.array([[-1.0]]),
-            "target": flowsim.GaussianMixture([[-3.0], [3.0]], [0.5, 0.5], 1.0)}
-    states = np.array([[2.0, 0.0, 0.25], [6.0, 0.0, -1.0]])
-    tr = SimpleNamespace(problem=SimpleNamespace(meta=meta), states=states)
+@pytest.mark.parametrize("order", [1.0, -1.0])
+def test_user_coordinates_are_the_api_means_and_variance(order):
+    # The target's modes in either order (the reduction's origin is the first mean, so the
+    # internal coordinates change sign with the order): the helper must return the same
+    # user-coordinate path, starting at the initial (mu0, log sigma0^2) and ending at tr.final.
+    target = flowsim.GaussianMixture([[-order * A], [order * A]], [0.5, 0.5], 1.0)
+    init = flowsim.GaussianMixture([[-5.0]], [1.0], math.exp(0.3))
+    tr = flowsim.simulate(target, init, objective="reverse_kl", weights="fixed", t_max=50.0,
+                          t_eval=[0.0, 1.0, 50.0], train_var=True, backend="numba", rtol=1e-10, atol=1e-12)
     mean, lv = F.user_coordinates(tr)
-    assert np.allclose(mean[:, 0, 0], [-5.0, -9.0]) and np.allclose(lv, [0.25, -1.0])
-    meta["basis"] = np.array([[1.0]])
-    assert np.allclose(F.user_coordinates(tr)[0][:, 0, 0], [-1.0, 3.0])
+    assert mean.shape == (3, 1, 1) and lv.shape == (3,)
+    assert mean[0, 0, 0] == pytest.approx(-5.0, abs=1e-12) and lv[0] == pytest.approx(0.3, abs=1e-12)
+    assert np.allclose(mean[-1], tr.final.means, atol=1e-12)
+    assert lv[-1] == pytest.approx(math.log(tr.final.var), abs=1e-12)
+    # it descends toward the left mode-seeking minimum from this start, whatever the order
+    assert -A < mean[-1, 0, 0] < -0.9 * A and mean[1, 0, 0] > -5.0
+    # and the path is the one of the other order (same flow in user coordinates)
+    other = flowsim.GaussianMixture(target.means[::-1], [0.5, 0.5], 1.0)
+    tr2 = flowsim.simulate(other, init, objective="reverse_kl", weights="fixed", t_max=50.0,
+                           t_eval=[0.0, 1.0, 50.0], train_var=True, backend="numba", rtol=1e-10, atol=1e-12)
+    mean2, lv2 = F.user_coordinates(tr2)
+    assert np.allclose(mean2, mean, atol=1e-8) and np.allclose(lv2, lv, atol=1e-8)
 
 
 @pytest.mark.parametrize("start, index", [((-4.0, 1.0), 0), ((-1.0, -2.0), 0), ((0.4, 3.0), 2),

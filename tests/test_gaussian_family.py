@@ -33,7 +33,7 @@ def test_bad_problem_names_field():
     with pytest.raises(ValueError, match="^init.means"):
         gf.build(tgt, GaussianMixture(np.zeros((2, 3))), objective="reverse_kl")
     with pytest.raises(ValueError, match="^objective"):
-        gf.build(tgt, GaussianMixture(np.ones((2, 2))), objective="js")
+        gf.build(tgt, GaussianMixture(np.ones((2, 2))), objective="no_such_loss")
     with pytest.raises(ValueError, match="^weights"):
         gf.build(tgt, GaussianMixture(np.ones((2, 2))), objective="reverse_kl", weights="frozen")
     with pytest.raises(ValueError, match="^reduction"):

@@ -2,9 +2,9 @@
 
 d = 2: the gradient flow of the mixture KL is integrated directly on the vectors
 (nu_1, nu_2 in R^2, logits, log sigma^2) with every expectation by a 2-D tensor
-Gauss–Hermite rule (no Stein's lemma, no overlaps: the gradients are the plain
-reparametrisation / score formulas), then projected to m, Q, w and compared with
-`simulate` over t in [0, 30].
+Gauss–Hermite rule (flowsim.families.gaussian.reference.full_space_grad: no Stein's
+lemma, no overlaps, the plain reparametrisation / score formulas), then projected to m,
+Q, w and compared with `simulate` over t in [0, 30].
 """
 import math
 
@@ -12,66 +12,16 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-from flowsim.families.gaussian.mixture import GaussianMixture
 from flowsim.api import simulate
+from flowsim.families.gaussian import reference
+from flowsim.families.gaussian.mixture import GaussianMixture
 
 N_GH = 64  # per dimension; sgm(alpha xi) with alpha <= 2.5 is resolved to ~1e-9
 
 
-def _gh2(n):
-    x, w = np.polynomial.hermite_e.hermegauss(n)
-    w = w / w.sum()
-    X, Y = np.meshgrid(x, x, indexing="ij")
-    return np.stack([X.ravel(), Y.ravel()], -1), np.outer(w, w).ravel()
-
-
-Z, WZ = _gh2(N_GH)
-
-
-def _log_mix(x, means, logw, var):
-    sq = np.sum((x[:, None, :] - means[None]) ** 2, -1)
-    a = logw[None] - 0.5 * sq / var - 0.5 * x.shape[1] * np.log(2 * np.pi * var)
-    m = a.max(-1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(a - m).sum(-1))
-    return lse, np.exp(a - lse[:, None])
-
-
 def full_space_grad(nu, th, s, mu, rho, tau, objective):
-    """(grad_nu (K, d), grad_theta (K,), grad_s, L) of the d = 2 mixture KL by tensor GH."""
-    v = math.exp(s)
-    w = np.exp(th - th.max())
-    w /= w.sum()
-    lw = np.log(w)
-    lr = np.log(rho)
-    K = nu.shape[0]
-    if objective == "reverse_kl":
-        F = np.empty(K)
-        g_nu = np.empty_like(nu)
-        g_s = 0.0
-        for k in range(K):
-            x = nu[k] + math.sqrt(v) * Z
-            lq, sq = _log_mix(x, nu, lw, v)
-            lp, sp = _log_mix(x, mu, lr, tau)
-            grad_f = (sq @ nu - x) / v - (sp @ mu - x) / tau
-            F[k] = WZ @ (lq - lp)
-            g_nu[k] = w[k] * (WZ @ grad_f)
-            g_s += w[k] * (WZ @ np.sum(grad_f * math.sqrt(v) * Z / 2.0, -1))
-        L = w @ F
-        return g_nu, w * (F - L), g_s, L
-    g_nu = np.zeros_like(nu)
-    es = np.zeros(K)
-    g_s = 0.0
-    L = 0.0
-    for j in range(mu.shape[0]):
-        x = mu[j] + math.sqrt(tau) * Z
-        lq, sq = _log_mix(x, nu, lw, v)
-        lp, _ = _log_mix(x, mu, lr, tau)
-        L += rho[j] * (WZ @ (lp - lq))
-        for k in range(K):
-            g_nu[k] -= rho[j] * (WZ @ (sq[:, k, None] * (x - nu[k]))) / v
-            es[k] += rho[j] * (WZ @ sq[:, k])
-            g_s -= rho[j] * (WZ @ (sq[:, k] * (np.sum((x - nu[k]) ** 2, -1) / (2 * v) - 1.0)))
-    return g_nu, w - es, g_s, L
+    """The reference's tensor-rule gradient (flowsim.families.gaussian.reference) at N_GH."""
+    return reference.full_space_grad(nu, th, s, mu, rho, tau, objective, N_GH)
 
 
 def full_space_flow(nu0, w0, v0, mu, rho, tau, objective, train_w, train_v, t_eval):

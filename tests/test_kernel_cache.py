@@ -20,6 +20,8 @@ import pytest
 
 from flowsim.numerics import jit
 
+REPO = Path(__file__).resolve().parents[1]
+
 pytestmark = pytest.mark.slow
 
 RUNNER = r"""
@@ -101,15 +103,26 @@ def alone(tmp_path_factory) -> dict:
 
 
 def assert_same(result: dict, reference: dict) -> None:
+    """The same run: the same status and step count, the final state to rounding.
+
+    Not bit for bit: a kernel compiled while a callee it shares with another model (a
+    special function, logsumexp) was compiled in the same process can inline that callee;
+    one compiled while the callee came from the disk cache links it as machine code. The
+    two round differently (measured: 8e-15 in a final state of size ~4 after 186 steps).
+    Another model's solver differs by more than 1e-3 (test_models_differ)."""
     assert result["status"] == reference["status"], result["spec"]
     assert result["n_steps"] == reference["n_steps"], result["spec"]
-    np.testing.assert_array_equal(result["final"], reference["final"], err_msg=result["spec"])
+    ref = np.asarray(reference["final"])
+    np.testing.assert_allclose(result["final"], ref, rtol=0.0, atol=1e-12 * max(1.0, np.max(np.abs(ref))),
+                               err_msg=result["spec"])
 
 
 def test_models_differ(alone):
     """The scenarios below could not tell a swapped solver if the models agreed."""
-    finals = [tuple(np.round(alone[s]["final"], 6)) for s in SPECS[:3]]
-    assert len(set(finals)) == 3
+    finals = [np.asarray(alone[s]["final"]) for s in SPECS[:3]]
+    for i in range(3):
+        for j in range(i):
+            assert np.max(np.abs(finals[i] - finals[j])) > 1e-3
 
 
 def test_processes_in_turn_then_one_process_with_two_models(tmp_path, alone):
@@ -134,7 +147,7 @@ def test_processes_started_together_on_an_empty_cache(tmp_path, alone):
 
 def test_cold_dask_sweep_then_local_runs_from_its_cache(tmp_path):
     pytest.importorskip("distributed")
-    study = Path(__file__).parent.parent / "studies" / "circle_collapsed.toml"
+    study = REPO / "studies" / "circle_collapsed.toml"
 
     def sweep(cache, out, *extra):
         proc = subprocess.run([sys.executable, "-m", "flowsim.sweep", str(study), "--out", str(out),
@@ -149,9 +162,11 @@ def test_cold_dask_sweep_then_local_runs_from_its_cache(tmp_path):
     dask_run = sweep(shared, tmp_path / "dask.zarr", "--executor", "dask")
     local_after = sweep(shared, tmp_path / "local.zarr")
     fresh = sweep(tmp_path / "fresh", tmp_path / "fresh.zarr")
-    for name in fresh:
-        np.testing.assert_array_equal(dask_run[name], fresh[name], err_msg=name)
-        np.testing.assert_array_equal(local_after[name], fresh[name], err_msg=name)
+    for name in fresh:                               # exact counts, values to rounding (assert_same)
+        check = np.testing.assert_array_equal if name in ("status", "n_steps") else (
+            lambda a, b, err_msg: np.testing.assert_allclose(a, b, rtol=0.0, atol=1e-12, err_msg=err_msg))
+        check(dask_run[name], fresh[name], err_msg=name)
+        check(local_after[name], fresh[name], err_msg=name)
 
 
 # ------------------------------------------------------------------- the mechanism
@@ -243,3 +258,48 @@ def test_closure_identity_becomes_its_name():
 def test_kernel_refuses_numbas_cache_flag():
     with pytest.raises(ValueError, match="cache"):
         jit.kernel(cache=True)
+
+
+# ------------------------------------------------------------------- two versions, one cache
+
+VERSION_RUNNER = r"""
+import numpy as np
+from flowsim.integrate import integrate
+from flowsim.integrate.testing import linear_params, quadratic_rhs
+res = integrate(quadratic_rhs, [1.0, 0.5], linear_params(np.array([[-1.0, 0.3], [0.0, -2.0]])),
+                [0.0, 1.0, 3.0], method="auto")
+print(repr(res.states[-1].tolist()))
+"""
+
+
+def _version_run(package_root: Path, cache: Path) -> list:
+    env = _env(cache)
+    env["PYTHONPATH"] = str(package_root)
+    out = subprocess.run([sys.executable, "-c", VERSION_RUNNER], env=env, capture_output=True,
+                         text=True, timeout=600, cwd=str(package_root))
+    assert out.returncode == 0, out.stderr[-2000:]
+    return eval(out.stdout.strip().splitlines()[-1])
+
+
+def test_two_versions_of_the_package_share_one_cache(tmp_path, repo):
+    """A second copy of the package whose test rhs differs (another version at another
+    path, then the same path edited) runs on the same cache as this one, in turn: every
+    process gets its own version's numbers, as in a fresh cache."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(repo / "flowsim", other / "flowsim",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    testing = other / "flowsim" / "integrate" / "testing.py"
+    text = testing.read_text()
+    assert "out[i] = acc" in text
+    testing.write_text(text.replace("out[i] = acc", "out[i] = acc + 0.25", 1))
+    shared = tmp_path / "shared"
+    fresh_this = _version_run(repo, tmp_path / "fresh_this")
+    fresh_other = _version_run(other, tmp_path / "fresh_other")
+    assert fresh_this != fresh_other
+    for _ in range(2):
+        assert _version_run(repo, shared) == fresh_this
+        assert _version_run(other, shared) == fresh_other
+    testing.write_text(text)                 # the same path, edited back: another version
+    assert _version_run(other, shared) == fresh_this

@@ -121,8 +121,15 @@ def test_kernel_matches_its_numpy_reference(key, reduction):
     for label, prob, rng in PROBLEMS[reduction](obj):
         for _ in range(6 if reduction != "span" else 2):
             y = state(prob, rng, reduction)
+            if key == "gaussian.chi2":
+                # chi2(p||q) is infinite for v <= tau/2 and its integrand nearly singular just
+                # above: keep v >= 0.6 tau, where both quadratures resolve it
+                y[-1] = max(y[-1], math.log(0.6 * prob.meta["target"].var))
             expected = prob.rhs(0.0, y)
             got = reference(0.0, y, prob.params)
+            if np.all(np.isinf(expected)):               # an infinite divergence (chi2, v <= tau/2)
+                np.testing.assert_array_equal(got, expected)
+                continue
             scale = max(float(np.max(np.abs(expected))), 1e-300)
             err = float(np.max(np.abs(got - expected)))
             assert err <= RTOL[reduction] * scale, (

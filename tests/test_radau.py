@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from flowsim.integrate import MAX_STEPS, NON_FINITE, OK, SETTLED, STEP_UNDERFLOW, as_callable, integrate, make_batch_solver, radau, solve_scipy
+from flowsim.integrate import (MAX_STEPS, NON_FINITE, OK, SETTLED, STEP_UNDERFLOW, as_callable,
+                               integrate, make_batch_solver, make_solver, radau, solve_scipy)
 from flowsim.integrate.kernels import spectral_radius
 from flowsim.integrate.testing import blowup_params, linear_exact, linear_params, logistic_exact, logistic_params, lotka_volterra_params, quadratic_rhs
 
@@ -110,7 +111,7 @@ def test_spectral_radius():
 def test_convergence_order_fixed_steps():
     """Global error after N equal steps (each call of the stepping loop takes exactly
     one accepted step) on y' = A y: slope 5 in log h."""
-    _, _, run = radau.build(RHS, False)
+    run = make_solver(RHS).radau
     t_end = 2.0
     exact = linear_exact(A_LIN, Y0_LIN, [t_end])[0]
     errs, hs = [], []

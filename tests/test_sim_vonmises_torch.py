@@ -87,7 +87,10 @@ def test_objective_and_gradient_equal_the_circle_flow(objective, weights):
         g = circle_gd.gradient(y, p, objective, weights, n=n)[0].numpy()
         if weights == "fixed":
             g[:K] = 0.0
-        assert value == pytest.approx(problem.objective(problem.y0), rel=1e-12, abs=1e-13)
+        # nonsaturating: the torch value adds two sums (E_q and E_p of -log D), the kernel
+        # sums once; they differ by rounding (3e-12 relative here)
+        rel = 2e-11 if objective == "nonsaturating" else 1e-12
+        assert value == pytest.approx(problem.objective(problem.y0), rel=rel, abs=1e-13)
         np.testing.assert_allclose(-g, problem.rhs(0.0, problem.y0), rtol=1e-10, atol=1e-12)
 
 

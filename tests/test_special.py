@@ -112,17 +112,6 @@ def test_sympy_log_i0_derivative_is_bessel_ratio():
         assert abs(lhs.evalf(30, subs={k: sp.Float(v, 30)}) - S.bessel_ratio(v)) < 1e-14
 
 
-def test_sympy_bessel_ratio_derivative():
-    k = sp.Symbol("k", positive=True)
-    a = sp.besseli(1, k) / sp.besseli(0, k)
-    diff = sp.diff(a, k) - (1 - a / k - a**2)
-    assert sp.simplify(diff.rewrite(sp.besseli).subs(sp.besseli(-1, k), sp.besseli(1, k))
-                       .subs(sp.besseli(2, k), sp.besseli(0, k) - 2 * sp.besseli(1, k) / k)) == 0
-    rng = np.random.default_rng(2)
-    for v in rng.uniform(0.01, 40.0, 6):
-        assert abs(diff.evalf(40, subs={k: sp.Float(v, 40)})) < 1e-25
-
-
 def test_bessel_ratio_prime_matches_finite_difference():
     k = np.linspace(0.2, 60.0, 301)
     h = 1e-4 * k

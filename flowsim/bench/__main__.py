@@ -1,4 +1,4 @@
-"""`python -m flowsim.bench [--json] [--quick] [--points N] [--no-diffrax] [--only SECTIONS]`
+"""`python -m flowsim.bench [--json] [--quick] [--points N] [--no-diffrax] [--only SECTIONS] [--cases PATTERNS]`
 
 Every figure measured in this one run, on this machine (see flowsim.bench):
 trajectories per model (numba vs scipy RK45 with a numpy RHS and with the njit RHS),
@@ -42,7 +42,20 @@ def _points(text):
     return n
 
 
-def run(quick=False, points=None, diffrax=True, sections=SECTIONS, log=None) -> dict:
+def _case_patterns(text):
+    from fnmatch import fnmatch
+
+    from .cases import cases
+
+    patterns = [t.strip() for t in text.split(",") if t.strip()]
+    names = [c.name for c in cases(quick=True)]
+    for pat in patterns:
+        if not any(fnmatch(n, pat) for n in names):
+            raise argparse.ArgumentTypeError(f"no case matches {pat!r} (cases: {', '.join(names)})")
+    return patterns
+
+
+def run(quick=False, points=None, diffrax=True, sections=SECTIONS, log=None, cases=None) -> dict:
     """The benchmark result object (the --json output)."""
     from . import diffrax_peer, startup, sweep_throughput, trajectories
 
@@ -58,7 +71,7 @@ def run(quick=False, points=None, diffrax=True, sections=SECTIONS, log=None) -> 
               "start": {"cold_s": None, "warm_s": None}}
     if "trajectories" in sections:
         say("trajectories ...")
-        result["trajectories"] = trajectories.run(quick=quick)
+        result["trajectories"] = trajectories.run(quick=quick, names=cases)
     if "sweep" in sections:
         n = points if points is not None else (16 if quick else 10_000)
         say(f"sweep of {n} points ...")
@@ -110,9 +123,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-diffrax", action="store_true", help="skip the diffrax peer")
     parser.add_argument("--only", type=_sections, default=list(SECTIONS),
                         help=f"comma-separated sections to run ({','.join(SECTIONS)})")
+    parser.add_argument("--cases", type=_case_patterns, default=None,
+                        help="comma-separated trajectory cases (fnmatch patterns, e.g. "
+                             "'vonmises.*,gaussian.two_mode.*'); default: every registered objective")
     args = parser.parse_args(argv)
     result = run(quick=args.quick, points=args.points, diffrax=not args.no_diffrax,
-                 sections=args.only, log=sys.stderr)
+                 sections=args.only, log=sys.stderr, cases=args.cases)
     if args.json:
         print(json.dumps(result, indent=1))
     else:

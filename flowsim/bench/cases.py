@@ -27,13 +27,14 @@ QUICK_FRACTION = 0.01
 
 
 def cases(quick=False):
-    """Every benchmark case (quick: runs 1/100 as long, same models)."""
+    """Every benchmark case (quick: runs 1/100 as long, same models, with the family's
+    `bench_quick_options`: the Gaussian f-divergences on a 12-node cubature)."""
     load_all()
     out = []
     for fam in FAMILIES.values():
         t_max = fam.bench_t_max * (QUICK_FRACTION if quick else 1.0)
         for obj in objectives(fam.name):
-            prob = fam.example_problem(obj.name)
+            prob = fam.example_problem(obj.name, **(fam.bench_quick_options if quick else {}))
             name = ".".join(dict.fromkeys((fam.name, prob.meta["reduction"], obj.name)))
             out.append(Case(name.replace(".circle.", "."), prob, t_max, log_times(t_max)))
     return out

@@ -5,7 +5,10 @@ cached kernel the command needs is compiled; warm = the second run on that cache
 
     start        `python -m flowsim.sweep --help`
     first solve  `python -c "<one numba simulate() of the Gaussian two-mode flow>"`
-                 (compiles the model and its DOPRI5 solver when cold)
+                 (compiles the model and its DOPRI5 kernel when cold; the run does not
+                 switch to Radau IIA, so Radau is not compiled)
+    quickstart   `python -m flowsim.sweep studies/quickstart.toml --overwrite` (the
+                 README's main command: 80 points, which switch to Radau IIA)
 """
 from __future__ import annotations
 
@@ -48,7 +51,8 @@ def cold_warm(cmd, warm_repeats=3):
 
 
 def run(quick=False) -> dict:
-    """--help cold/warm; unless quick, also the first numba simulate() cold/warm."""
+    """--help cold/warm; unless quick, also the first numba simulate() and the quickstart
+    sweep, cold and warm."""
     reps = 1 if quick else 3
     res = {}
     try:
@@ -65,4 +69,12 @@ def run(quick=False) -> dict:
     except (RuntimeError, OSError) as exc:
         res["first_solve_cold_s"] = res["first_solve_warm_s"] = None
         res["first_solve_error"] = str(exc)
+    with tempfile.TemporaryDirectory(prefix="flowsim-bench-out-") as out:
+        cmd = [sys.executable, "-m", "flowsim.sweep", "studies/quickstart.toml", "--out",
+               os.path.join(out, "q.zarr"), "--overwrite", "--quiet"]
+        try:
+            res["quickstart_cold_s"], res["quickstart_warm_s"] = cold_warm(cmd, reps)
+        except (RuntimeError, OSError) as exc:
+            res["quickstart_cold_s"] = res["quickstart_warm_s"] = None
+            res["quickstart_error"] = str(exc)
     return res

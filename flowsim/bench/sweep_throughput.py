@@ -3,7 +3,7 @@
 The points are those of studies/quickstart.toml scaled up: reverse KL, Λ = 16, ρ = 1/2,
 σ*² = σ² = 1 (variance fixed), q's means drawn N(0, I_d) per seed, d cycling through
 2, 8, 32, 128, 512; solver rtol 1e-7, atol 1e-9, t_max 1000, 61 log-spaced saved
-times. All points go through `make_batch_solver(rhs)` (numba prange, each point its own
+times. All points go through `make_batch_solver(rhs)` (numba's threads, each point its own
 adaptive loop), timed warm on 1 thread and on all threads (numba.set_num_threads), and
 once more on all threads with `settle_tol` (each point stops once max|dy/dt| < tol): all
 with DOPRI5, the method the diffrax peer runs. Then twice more on all threads with method

@@ -25,7 +25,7 @@ import time
 
 from .core import Context, Row, Settings
 
-SECTIONS = {name: f"{__name__}.{name}" for name in ("gauss", "scaling", "circle", "rk4", "pointcloud")}
+SECTIONS = {name: f"{__name__}.{name}" for name in ("gauss", "scaling", "circle", "rk4", "pointcloud", "divergences", "nf")}
 
 
 def run_check(device=None, fast=False, only=None, threads=None) -> list:

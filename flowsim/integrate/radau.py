@@ -160,22 +160,11 @@ def predict_factor(h, h_old, err, err_old):
     return min(1.0, mult) * err ** -0.25
 
 
-def build(rhs, identity):
-    """(jacobian, newton, radau_run) compiled for `rhs`, named by its `identity`
-    (flowsim.numerics.jit.kernel): radau_run continues an integration in the Radau IIA
-    method (see `run` below)."""
-    OK, MAX_STEPS, UNDER, NONFIN, SETTLED = (
-        _st.OK, _st.MAX_STEPS, _st.STEP_UNDERFLOW, _st.NON_FINITE, _st.SETTLED)
-    C_, E_, T_, TI_ = C, E, T, TI
-    MU_R, MU_C = MU_REAL, MU_COMPLEX
-    NMAX = NEWTON_MAXITER
-    (lu_solve_, shifted_lu_, collocation_value_, dense_coefficients_, predict_factor_) = (
-        lu_solve, shifted_lu, collocation_value, dense_coefficients, predict_factor)
-    all_finite, copy_into, error_norm, max_abs = (
-        _k.all_finite, _k.copy_into, _k.error_norm, _k.max_abs)
-    UNDERFLOW = _k.UNDERFLOW
+def build_jacobian(rhs, identity):
+    """The forward-difference Jacobian of `rhs` (used by the stiffness test of method
+    "auto" and by Radau IIA), named by the rhs's `identity` (flowsim.numerics.jit.kernel)."""
 
-    @kernel(identity=identity)
+    @kernel(identity=identity, nogil=True)
     def jacobian(t, y, f, p, J, ytmp, ftmp):
         """J ≈ ∂f/∂y by forward differences, δ_j = sqrt(eps · max(1e-5, |y_j|))
         (Hairer's radau5.f); n rhs evaluations."""
@@ -191,7 +180,25 @@ def build(rhs, identity):
                 J[i, j] = (ftmp[i] - f[i]) / delta
             ytmp[j] = yj
 
-    @kernel(identity=identity)
+    return jacobian
+
+
+def build(rhs, identity, jacobian):
+    """(newton, radau_run) compiled for `rhs`, named by its `identity`
+    (flowsim.numerics.jit.kernel): radau_run continues an integration in the Radau IIA
+    method (see `run` below)."""
+    OK, MAX_STEPS, UNDER, NONFIN, SETTLED = (
+        _st.OK, _st.MAX_STEPS, _st.STEP_UNDERFLOW, _st.NON_FINITE, _st.SETTLED)
+    C_, E_, T_, TI_ = C, E, T, TI
+    MU_R, MU_C = MU_REAL, MU_COMPLEX
+    NMAX = NEWTON_MAXITER
+    (lu_solve_, shifted_lu_, collocation_value_, dense_coefficients_, predict_factor_) = (
+        lu_solve, shifted_lu, collocation_value, dense_coefficients, predict_factor)
+    all_finite, copy_into, error_norm, max_abs = (
+        _k.all_finite, _k.copy_into, _k.error_norm, _k.max_abs)
+    UNDERFLOW = _k.UNDERFLOW
+
+    @kernel(identity=identity, nogil=True)
     def newton(t, y, h, p, Z, W, F, scale, tol, LUr, pr, LUc, pc, ytmp, fr, fc):
         """Simplified Newton for the collocation system, Z the initial guess on entry
         and the iterate on exit (HNW II §IV.8, stopping rule eq. IV.8.10–11).
@@ -246,7 +253,7 @@ def build(rhs, identity):
             it += 1
         return False, it, rate, n_eval
 
-    @kernel(identity=identity)
+    @kernel(identity=identity, nogil=True)
     def run(t, y, f, h_abs, J, have_jac, t_end, p, t_eval, j, rtol, atol, max_steps,
             n_steps, settle_tol, out_states):
         """Integrate from (t, y) with f = f(t, y) to t_end by Radau IIA, starting with
@@ -410,4 +417,4 @@ def build(rhs, identity):
                 break
         return status, t, n_steps, n_rhs, j
 
-    return jacobian, newton, run
+    return newton, run

@@ -1,15 +1,22 @@
 """Compiled explicit Runge–Kutta integrators that know no model.
 
-`make_solver(rhs)` compiles, once per right-hand side, a numba kernel
+`make_solver(rhs)` builds, once per right-hand side, a solver
 
     solve(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
           settle_tol, out_states) -> (status, n_steps, n_rhs, t_final)
 
 that integrates  dy/dt = rhs(t, y, p)  from t = 0 to max(t_max, t_eval[-1]) and
 writes the state at every t_eval into the preallocated (len(t_eval), n) array
-`out_states`.  `rhs(t, y, p, out)` is a module-level numba @njit function.
+`out_states`.  `rhs(t, y, p, out)` is a module-level numba kernel.
 
-A method is a Butcher tableau (flowsim.integrate.tableaus) plus ONE stepping
+The solver is two compiled kernels: `explicit`, the Runge–Kutta methods below, and the
+Radau IIA continuation of flowsim.integrate.radau, which is compiled only when a run
+first needs it (method "radau5", or a method "auto" run whose steps are held by
+stiffness): `explicit` then stops with the state, the step and the Jacobian, and Radau
+IIA continues from there. Both release the GIL, so `make_batch_solver` runs a batch's
+points on threads, each point with its own adaptive loop.
+
+An explicit method is a Butcher tableau (flowsim.integrate.tableaus) plus ONE stepping
 function (`stages`, below) run by one of two loops:
 
     method 0  DOPRI5 adaptive: PI step-size controller (Gustafsson 1991; Söderlind 2002;
@@ -22,6 +29,10 @@ function (`stages`, below) run by one of two loops:
     method 1  classic RK4, fixed step `fixed_dt`
     method 2  explicit Euler, fixed step `fixed_dt`
     method 3  DOPRI5 5th-order solution, fixed step `fixed_dt` (no error control)
+    method 4  Radau IIA from the start (first step by HINIT for its order-3 estimate)
+    method 5  "auto": DOPRI5, and every STIFF_CHECK_EVERY accepted steps in which the step
+              has not grown, the Jacobian's spectral radius ρ; once h ρ > STIFF_HRHO the
+              run continues in Radau IIA (docs/derivations.md, N3)
 
 Fixed-step methods shorten a step to land exactly on each t_eval point (a step
 within 1e-9·dt of a point is stretched onto it instead of leaving a sliver).
@@ -43,6 +54,8 @@ process without the disk cache.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 from numba.core.dispatcher import Dispatcher
@@ -58,6 +71,7 @@ __all__ = ["make_solver", "make_batch_solver"]
 # ---------------------------------------------------------------------------
 _SOLVERS: dict = {}
 _BATCH_SOLVERS: dict = {}
+STIFF = -2      # internal to a solver: the explicit phase stops, Radau IIA continues
 
 
 def _check_rhs(rhs):
@@ -66,8 +80,7 @@ def _check_rhs(rhs):
                          f"got {type(rhs).__name__}")
 
 
-def _build(rhs):
-    identity = rhs_identity(rhs)
+def _build_explicit(rhs, identity, radau_jacobian):
     # The helpers and constants of kernels.py reach the closures as cells (numba
     # freezes them as compile-time constants); they enter the closures' code identity.
     (all_finite, check_args, combine, copy_into, dense_dopri5, error_estimate,
@@ -77,7 +90,6 @@ def _build(rhs):
         _k.pi_factor, _k.spectral_radius)
     STIFF_CHECK_EVERY, STIFF_GROWTH, STIFF_HRHO = (
         _k.STIFF_CHECK_EVERY, _k.STIFF_GROWTH, _k.STIFF_HRHO)
-    radau_jacobian, radau_newton, radau_run = _radau.build(rhs, identity)
     RADAU_ORDER = 3       # order of Radau IIA's error estimate (first step, HINIT)
     TAB_A, TAB_B, TAB_C, TAB_E, TAB_STAGES, TAB_FSAL = (
         _k.TAB_A, _k.TAB_B, _k.TAB_C, _k.TAB_E, _k.TAB_STAGES, _k.TAB_FSAL)
@@ -85,8 +97,9 @@ def _build(rhs):
         _k.ORDER_ADAPTIVE, _k.SAFETY, _k.FAC_MIN, _k.ERR_PREV0, _k.UNDERFLOW, _k.SNAP)
     OK, MAX_STEPS, UNDER, NONFIN, SETTLED, INVALID = (
         _k.OK, _k.MAX_STEPS, _k.UNDER, _k.NONFIN, _k.SETTLED, _k.INVALID)
+    STIFF_ = STIFF
 
-    @kernel(identity=identity)
+    @kernel(identity=identity, nogil=True)
     def stages(t, y, h, p, A, C, s, K, ytmp):
         """The one stepping function: given K[0] = f(t, y), fill stages K[1..s-1]
         (HNW I eq. 1.8).  The last stage argument is left in ytmp."""
@@ -100,7 +113,7 @@ def _build(rhs):
                 ytmp[k] = y[k] + h * acc
             rhs(t + C[i] * h, ytmp, p, K[i])
 
-    @kernel(identity=identity)
+    @kernel(identity=identity, nogil=True)
     def initial_step(t, y, f0, p, rtol, atol, order, hmax, ytmp, f1):
         """Starting step size (HNW I §II.4, p. 169; Hairer's HINIT)."""
         n = y.shape[0]
@@ -134,13 +147,16 @@ def _build(rhs):
             h1 = (0.01 / der12) ** (1.0 / order)
         return min(100.0 * h, h1, hmax)
 
-    @kernel(identity=identity)
-    def solve(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
-              settle_tol, out_states):
+    @kernel(identity=identity, nogil=True)
+    def explicit(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
+                 settle_tol, out_states, y, f, J):
+        """Every method up to the switch to Radau IIA. y, f (n,) and J (n, n) receive the
+        state, its derivative and the Jacobian (when computed) at the stop. Returns
+        (status, n_steps, n_rhs, t, h, j, have_jac); status STIFF hands over to Radau."""
         fill_nan(out_states)
         if not check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt,
                            settle_tol, out_states):
-            return INVALID, 0, 0, 0.0
+            return INVALID, 0, 0, 0.0, 0.0, 0, False
         n = y0.shape[0]
         T = t_eval.shape[0]
         tab = 0 if method >= 3 else method
@@ -155,7 +171,8 @@ def _build(rhs):
         t_end = t_max
         if T > 0 and t_eval[T - 1] > t_end:
             t_end = t_eval[T - 1]
-        y = y0.copy()
+        copy_into(y0, y)
+        h = 0.0
         ynew = np.empty(n)
         ytmp = np.empty(n)
         err = np.empty(n)
@@ -164,25 +181,24 @@ def _build(rhs):
         n_rhs = 0
 
         if not all_finite(y):
-            return NONFIN, 0, 0, 0.0
+            return NONFIN, 0, 0, 0.0, h, 0, False
         j = 0
         while j < T and t_eval[j] <= t:
             copy_into(y, out_states[j])
             j += 1
         if n == 0:
             fill_rows(out_states, j, y)
-            return OK, 0, 0, t_end
+            return OK, 0, 0, t_end, h, j, False
         rhs(t, y, p, K[0])
         n_rhs += 1
         if not all_finite(K[0]):
-            return NONFIN, 0, n_rhs, t
+            return NONFIN, 0, n_rhs, t, h, j, False
         if settle_tol > 0.0 and max_abs(K[0]) < settle_tol:
             fill_rows(out_states, j, y)
-            return SETTLED, 0, n_rhs, t
+            return SETTLED, 0, n_rhs, t, h, j, False
 
         status = OK
         stiff = False
-        J = np.empty((n, n))
         have_jac = False
         if method == 0 or method >= 4:
             # first adaptive step: given, or HINIT for the order of the method's estimate
@@ -305,39 +321,77 @@ def _build(rhs):
                     break
 
         if stiff and status == OK and t < t_end:
-            status, t, n_steps, nr, j = radau_run(t, y, K[0], h, J, have_jac, t_end, p, t_eval,
-                                                  j, rtol, atol, max_steps, n_steps,
-                                                  settle_tol, out_states)
-            n_rhs += nr
+            copy_into(K[0], f)
+            return STIFF_, n_steps, n_rhs, t, h, j, have_jac
         if status == SETTLED:
             fill_rows(out_states, j, y)
-        return status, n_steps, n_rhs, t
+        return status, n_steps, n_rhs, t, h, j, have_jac
 
-    return solve
+    return explicit
 
 
-def make_solver(rhs):
-    """The compiled single-trajectory solver for `rhs` (built once per rhs and reused).
+class Solver:
+    """The solver of one rhs: the explicit kernel, and the Radau IIA continuation compiled
+    on first use. Calling it has the signature of the module docstring's `solve`."""
+
+    def __init__(self, rhs):
+        self.rhs = rhs
+        self.identity = rhs_identity(rhs)
+        self.jacobian = _radau.build_jacobian(rhs, self.identity)
+        self.explicit = _build_explicit(rhs, self.identity, self.jacobian)
+        self._radau = None
+
+    @property
+    def radau(self):
+        """The Radau IIA continuation (compiled on first use)."""
+        if self._radau is None:
+            self._radau = _radau.build(self.rhs, self.identity, self.jacobian)[1]
+        return self._radau
+
+    def __call__(self, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
+                 settle_tol, out_states):
+        n = y0.shape[0]
+        y = np.empty(n)
+        f = np.empty(n)
+        J = np.empty((n, n))
+        status, n_steps, n_rhs, t, h, j, have_jac = self.explicit(
+            y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt, settle_tol,
+            out_states, y, f, J)
+        if status == STIFF:
+            t_end = max(t_max, t_eval[-1]) if t_eval.shape[0] else t_max
+            status, t, n_steps, nr, j = self.radau(t, y, f, h, J, have_jac, t_end, p, t_eval,
+                                                   j, rtol, atol, max_steps, n_steps,
+                                                   settle_tol, out_states)
+            n_rhs += nr
+            if status == _k.SETTLED:
+                out_states[j:] = y
+        return int(status), int(n_steps), int(n_rhs), float(t)
+
+
+def make_solver(rhs) -> Solver:
+    """The solver for `rhs` (built once per rhs and reused).
 
     solve(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
           settle_tol, out_states) -> (status, n_steps, n_rhs, t_final)
 
     y0 (n,), p (np,), t_eval (T,) sorted, ≥ 0: float64 C-contiguous; out_states (T, n)
-    float64, overwritten.  method: 0 dopri5 (adaptive), 1 rk4, 2 euler,
-    3 dopri5_fixed; h0 ≤ 0 picks the first adaptive step automatically; fixed_dt is
-    the step of methods 1–3; settle_tol > 0 enables early stopping at rest.
+    float64, overwritten. method: the codes of flowsim.integrate.methods (0 dopri5,
+    1 rk4, 2 euler, 3 dopri5_fixed, 4 radau5, 5 auto); h0 ≤ 0 picks the first adaptive
+    step automatically; fixed_dt is the step of methods 1–3; settle_tol > 0 enables early
+    stopping at rest.
     """
     _check_rhs(rhs)
     solver = _SOLVERS.get(rhs)
     if solver is None:
-        solver = _build(rhs)
+        solver = Solver(rhs)
         _SOLVERS[rhs] = solver
     return solver
 
 
 def make_batch_solver(rhs):
-    """The compiled parallel batch solver for `rhs` (numba prange over points, each
-    point with its own adaptive loop; built once per rhs and reused).
+    """The batch solver for `rhs`: the points of a batch on numba's number of threads
+    (numba.get_num_threads()), each point with its own adaptive loop, so the result of a
+    point never depends on the batch or the threads.
 
     solve_batch(Y0 (P, n), Pmat (P, np), t_eval, t_max, rtol, atol, h0, max_steps,
                 method, fixed_dt, settle_tol, out (P, T, n), status (P,) int64,
@@ -350,9 +404,7 @@ def make_batch_solver(rhs):
     if batch is not None:
         return batch
     solve = make_solver(rhs)
-    INVALID = _k.INVALID
 
-    @kernel(identity=rhs_identity(rhs), parallel=True)
     def solve_batch(Y0, Pmat, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
                     settle_tol, out, status, n_steps, n_rhs):
         P = Y0.shape[0]
@@ -360,15 +412,21 @@ def make_batch_solver(rhs):
               and out.shape[2] == Y0.shape[1] and status.shape[0] == P
               and n_steps.shape[0] == P and n_rhs.shape[0] == P)
         if not ok:
-            for i in range(status.shape[0]):
-                status[i] = INVALID
+            status[:] = _k.INVALID
             return
-        for i in numba.prange(P):
-            st, ns, nr, tf = solve(Y0[i], Pmat[i], t_eval, t_max, rtol, atol, h0, max_steps,
-                                   method, fixed_dt, settle_tol, out[i])
-            status[i] = st
-            n_steps[i] = ns
-            n_rhs[i] = nr
+
+        def one(i):
+            status[i], n_steps[i], n_rhs[i], _ = solve(
+                Y0[i], Pmat[i], t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
+                settle_tol, out[i])
+
+        threads = min(numba.get_num_threads(), P)
+        if threads <= 1:
+            for i in range(P):
+                one(i)
+            return
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, range(P)))
 
     _BATCH_SOLVERS[rhs] = solve_batch
     return solve_batch

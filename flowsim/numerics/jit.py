@@ -40,6 +40,7 @@ not used for `MAX_AGE_DAYS` are pruned once per process.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -54,13 +55,14 @@ from pathlib import Path
 import numba
 import numpy as np
 from numba.core import config
+from numba.core import event as _event
 from numba.core.caching import CompileResultCacheImpl, FunctionCache, _CacheLocator, _cache_log
 from numba.core.dispatcher import Dispatcher
 from numba.core.extending import _Intrinsic
 from numba.np.ufunc.dufunc import DUFunc
 
 __all__ = ["kernel", "ufunc", "KernelCache", "code_identity", "cache_root", "cache_dir",
-           "prune", "compiled_count"]
+           "prune", "compiled_count", "announce_compilation"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 CACHE_NAME = "flowsim-kernels"
@@ -364,17 +366,50 @@ def kernel(func=None, *, identity: str | None = None, **options):
     return wrap if func is None else wrap(func)
 
 
-def ufunc(signatures, **options):
-    """numba.vectorize for the given signatures, compiled through flowsim's cache."""
+def ufunc(**options):
+    """numba.vectorize through flowsim's cache, compiled for each argument type on first
+    use (so importing a module of ufuncs compiles nothing)."""
     def wrap(f):
         du = numba.vectorize(**options)(f)
         du._dispatcher.cache = _cache_for(f, "", "npyufunc", du._dispatcher.cache)
-        for sig in signatures:
-            du.add(sig)
-        du.disable_compile()
         return du
 
     return wrap
+
+
+METHOD_KERNELS = {"auto": "DOPRI5/Radau", "dopri5": "DOPRI5", "radau5": "Radau IIA",
+                  "rk4": "RK4", "euler": "Euler", "dopri5_fixed": "DOPRI5 (fixed step)"}
+
+
+class _Announcer(_event.Listener):
+    """Prints `message` once, when the first compilation inside its context starts."""
+
+    def __init__(self, message: str, write):
+        self.message = message
+        self.write = write
+        self.done = False
+
+    def on_start(self, event):
+        if not self.done:
+            self.done = True
+            self.write(self.message)
+
+    def on_end(self, event):
+        pass
+
+
+@contextlib.contextmanager
+def announce_compilation(model: str, method: str = "auto", write=None):
+    """Within the context, say once on stderr when numba starts compiling (a cache miss):
+    "flowsim: compiling the DOPRI5/Radau kernels for <model> (first run only; ...)"."""
+    kernels = METHOD_KERNELS.get(method, method)
+    message = (f"flowsim: compiling the {kernels} kernels for {model} (first run only: they are "
+               "cached on disk)")
+    if write is None:
+        def write(text):
+            print(text, file=sys.stderr, flush=True)
+    with _event.install_listener("numba:compile", _Announcer(message, write)):
+        yield
 
 
 def rhs_identity(rhs) -> str | None:

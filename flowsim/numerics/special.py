@@ -1,7 +1,8 @@
 """Numba-compatible special functions for the von Mises and Gaussian families.
 
-Every scalar function is a float64 numba ufunc: it broadcasts over numpy arrays
-and can be called with scalars inside ``@njit`` kernels.
+Every scalar function is a numba ufunc (flowsim.numerics.jit.ufunc, compiled for float64
+on first use): it broadcasts over numpy arrays and can be called with scalars inside
+kernels.
 
 Symbols
 -------
@@ -171,7 +172,7 @@ def _i0_minus_one(k):
     return s
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def i0e(x):
     """exp(-|x|) I0(x) by Chebyshev expansions on [0, 8] and (8, inf) (Cephes i0.c, i0e)."""
     ax = abs(x)
@@ -180,7 +181,7 @@ def i0e(x):
     return chbevl(32.0 / ax - 2.0, _I0_B) / math.sqrt(ax)
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def i1e(x):
     """exp(-|x|) I1(x), odd, by Chebyshev expansions on [0, 8] and (8, inf) (Cephes i1.c, i1e)."""
     ax = abs(x)
@@ -191,7 +192,7 @@ def i1e(x):
     return -z if x < 0.0 else z
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def log_i0(k):
     """log I0(k) = log(i0e(k)) + |k|; for |k| < 1, log1p(I0 - 1) by the power series DLMF 10.25.2."""
     ak = abs(k)
@@ -202,7 +203,7 @@ def log_i0(k):
     return math.log(i0e(ak)) + ak
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def one_minus_bessel_ratio(k):
     """u(k) = 1 - I1(k)/I0(k) = (i0e - i1e)/i0e; for k > K_ASYMPTOTIC the expansion sum_m c_m k^-m (see module docstring)."""
     if k > K_ASYMPTOTIC:
@@ -211,7 +212,7 @@ def one_minus_bessel_ratio(k):
     return (e0 - i1e(k)) / e0
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def bessel_ratio(k):
     """A(k) = I1(k)/I0(k) = i1e/i0e (odd); 1 - u(|k|) for |k| > K_ASYMPTOTIC."""
     ak = abs(k)
@@ -221,7 +222,7 @@ def bessel_ratio(k):
     return i1e(k) / i0e(k)
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def bessel_ratio_prime(k):
     """A'(k) = 1 - A/k - A^2 (even), evaluated without cancellation.
 
@@ -249,7 +250,7 @@ def bessel_ratio_prime(k):
     return 0.5 * s * math.exp(-2.0 * ak) / (e * e)
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def sigmoid(x):
     """1 / (1 + e^-x), evaluated with a non-positive exponent for either sign of x."""
     if x >= 0.0:
@@ -258,13 +259,13 @@ def sigmoid(x):
     return e / (1.0 + e)
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def softplus(x):
     """log(1 + e^x) = max(x, 0) + log1p(e^-|x|)."""
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
-@ufunc(["float64(float64)"])
+@ufunc()
 def log_sigmoid(x):
     """log sigmoid(x) = -softplus(-x) = min(x, 0) - log1p(e^-|x|)."""
     return min(x, 0.0) - math.log1p(math.exp(-abs(x)))

@@ -7,7 +7,7 @@ Modules, each importing only those before it: `errors`; `grid` (axes → points 
 chunks); `variables` (the per-point result variables); `points` (a point's target,
 initialisation and Problem, from the family's input kinds); `schema` (the TOML schema
 and its validation, documented in docs/sweep.md); `compute` (one chunk through the batch
-solver and the diagnostics); `executors` (local prange, dask.distributed); `store` (Zarr
+solver and the diagnostics); `executors` (local threads, dask.distributed); `store` (Zarr
 layout, resume); `summary`; `phase` (the figure).
 
 Python use:
@@ -25,6 +25,7 @@ from pathlib import Path
 from .errors import StoreError, StudyError
 from .grid import Grid
 from .schema import Study, load_study, parse_study
+from ..numerics.jit import compiled_count
 from .summary import RunStats
 
 
@@ -42,8 +43,12 @@ def default_out(study: Study) -> Path:
 
 
 def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str | None = None,
-              resume: bool = False, progress: bool = False, figure: bool = True) -> SweepResult:
-    """Run (or finish, with resume=True) the sweep of `study` into the Zarr store `out`."""
+              resume: bool = False, overwrite: bool = False, progress: bool = False,
+              figure: bool = True) -> SweepResult:
+    """Run (or finish, with resume=True) the sweep of `study` into the Zarr store `out`.
+
+    An existing store at `out` is finished with resume=True, replaced with overwrite=True,
+    and otherwise refused (StoreError)."""
     from . import executors, store
     from .compute import probe_state_size
     from .summary import format_summary, status_counts
@@ -55,11 +60,12 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     if study.output["save_trajectory"] and "n_state" not in study.extra:
         study.extra["n_state"] = probe_state_size(study)
     grid = Grid(study.shape, study.output["chunk_size"])
+    if resume and overwrite:
+        raise StoreError("--resume: cannot be combined with --overwrite")
     if resume and out.exists():
         done = store.open_for_resume(out, study, grid)
     else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        store.create(out, study, grid)
+        store.create(out, study, grid, overwrite=overwrite)
         done = [False] * grid.n_chunks
     pending = [c for c in range(grid.n_chunks) if not done[c]]
     writer = store.Writer(out, grid)
@@ -70,7 +76,8 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
         bar = tqdm(total=grid.n_points, unit="pt", desc=study.name, smoothing=0.1,
                    initial=sum(grid.chunk(c).n_points for c in range(grid.n_chunks) if done[c]))
     n_computed = 0
-    first = None  # (time, points) when the first chunk came back: it includes compilation
+    first = None  # (time, points) when the first chunk came back: it may include compilation
+    compiled_before = compiled_count()
 
     def on_done(cid, result):
         nonlocal n_computed, first
@@ -79,6 +86,12 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
         n_computed += n
         if first is None:
             first = (time.perf_counter(), n_computed)
+            if bar is not None:     # restart the clock: no rate or ETA from the first chunk
+                done_now = bar.n + n
+                bar.reset()
+                bar.initial = bar.n = bar.last_print_n = done_now
+                bar.refresh()
+                return
         if bar is not None:
             bar.update(n)
 
@@ -87,7 +100,7 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
         if executor == "local":
             executors.run_local(study, pending, on_done)
             import numba
-            where = f"local (numba prange, {numba.get_num_threads()} threads)"
+            where = f"local ({numba.get_num_threads()} threads)"
         else:
             try:
                 import distributed  # noqa: F401
@@ -113,6 +126,7 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     stats = RunStats(n_points=grid.n_points, n_chunks=grid.n_chunks,
                      chunks_reused=grid.n_chunks - len(pending), chunks_computed=len(pending),
                      points_computed=n_computed, wall_s=time.perf_counter() - t_start,
+                     compiled=compiled_count() > compiled_before,
                      compute_s=compute_s, where=where, steady_points_per_s=steady)
     return SweepResult(str(out), fig_path, stats, format_summary(study, stats, counts, ds), ds)
 

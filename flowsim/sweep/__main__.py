@@ -19,14 +19,19 @@ class _Parser(argparse.ArgumentParser):
 def main(argv=None) -> int:
     parser = _Parser(prog="python -m flowsim.sweep",
                      description="Integrate every point of a study and write an xarray/Zarr dataset.")
-    parser.add_argument("study", help="study file (TOML; the schema is in README.md, section Sweeps)")
-    parser.add_argument("--out", help="Zarr store to write (default results/<study name>.zarr)")
+    parser.add_argument("study", help="study file (TOML; the schema is in docs/sweep.md)")
+    parser.add_argument("--out", help="Zarr store to write (default results/<study name>.zarr); "
+                                      "an existing store needs --resume or --overwrite")
     parser.add_argument("--executor", choices=("local", "dask"), default=None,
-                        help="local: numba prange in this process (default); dask: a dask.distributed cluster")
+                        help="local: this process, points on numba's threads (default); dask: a dask.distributed cluster")
     parser.add_argument("--scheduler", help="dask scheduler address (implies --executor dask; "
                                             "default: start a LocalCluster)")
     parser.add_argument("--resume", action="store_true",
-                        help="finish an interrupted sweep in --out, reusing its finished chunks")
+                        help="finish an interrupted sweep in --out, reusing its finished chunks "
+                             "(each is checked against its digest; damaged ones are recomputed)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the sweep store at --out (without it, an existing store is "
+                             "refused)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -38,9 +43,12 @@ def main(argv=None) -> int:
     try:
         study = load_study(args.study)
         result = run_sweep(study, args.out, executor=executor, scheduler=args.scheduler,
-                           resume=args.resume, progress=not args.quiet)
+                           resume=args.resume, overwrite=args.overwrite, progress=not args.quiet)
     except (StudyError, StoreError) as exc:
         sys.stderr.write("flowsim.sweep: " + " ".join(str(exc).split()) + "\n")
+        return 2
+    except OSError as exc:
+        sys.stderr.write(f"flowsim.sweep: {exc.filename or 'IO'}: {exc.strerror or exc}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("flowsim.sweep: interrupted; run again with --resume to finish\n")

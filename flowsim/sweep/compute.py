@@ -1,7 +1,7 @@
 """Run one chunk: build its points, integrate them with the compiled batch solver, summarise.
 
 Points of a chunk are grouped by (model, len(y0), len(params), solver settings); each
-group is one call of `make_batch_solver(model.rhs)` — a numba `prange` over points,
+group is one call of `make_batch_solver(model.rhs)`: the points on numba's threads,
 each with its own adaptive loop. Diagnostics come from the family's `observe` and
 `flowsim.diagnostics.summarize`, the same code `simulate(...).diagnostics` runs.
 
@@ -10,12 +10,14 @@ calls in-process and what the Dask executor ships to workers.
 """
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 
 import numpy as np
 
 from ..diagnostics import SCALAR_DIAGNOSTICS, summarize
 from ..integrate.methods import METHOD_CODES
+from ..numerics.jit import announce_compilation
 from ..integrate.status import DIAGNOSTIC_ERROR, INVALID, SUCCESS
 from .errors import PointError
 from .grid import Grid
@@ -30,6 +32,16 @@ def _solver_key(problem, solver: dict):
             float(solver["settle_tol"]))
 
 
+METHOD_NAMES = {code: name for name, code in METHOD_CODES.items()}
+
+
+def _write(text: str) -> None:
+    """A line on stderr that does not break a progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(text, file=sys.stderr)
+
+
 def _integrate_group(key, members, t_eval, t_max):
     """Run the batch solver on a list of (slot, problem); return out, status, n_steps, n_rhs."""
     from ..integrate import make_batch_solver
@@ -42,14 +54,15 @@ def _integrate_group(key, members, t_eval, t_max):
     status = np.zeros(P, np.int64)
     n_steps = np.zeros(P, np.int64)
     n_rhs = np.zeros(P, np.int64)
-    solve_batch = make_batch_solver(rhs)
-    solve_batch(Y0, Pm, t_eval, float(t_max), rtol, atol, h0, max_steps, method, dt, settle_tol,
-                out, status, n_steps, n_rhs)
+    with announce_compilation(key[0], METHOD_NAMES[method], write=_write):
+        solve_batch = make_batch_solver(rhs)
+        solve_batch(Y0, Pm, t_eval, float(t_max), rtol, atol, h0, max_steps, method, dt,
+                    settle_tol, out, status, n_steps, n_rhs)
     return out, status, n_steps, n_rhs
 
 
 def _record(res: dict, flat: int, problem, t_eval, states, save: bool):
-    obs = problem.family.observe(problem, t_eval, states)
+    obs = problem.family.observe(problem, t_eval, problem.base(states))
     diag = summarize(obs)
     for name in SCALAR_DIAGNOSTICS:
         res[name][flat] = float(diag[name])

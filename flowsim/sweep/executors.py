@@ -1,26 +1,24 @@
-"""Where chunks run: in this process (numba prange over a chunk's points) or on Dask.
+"""Where chunks run: in this process (a chunk's points on numba's threads) or on Dask.
 
 Both executors call the same `compute.run_chunk(study, cid)` and hand each result
 to `on_done(cid, result)` in the calling process, which alone writes the store; so
 a study gives identical datasets on either executor, and the executor never
 changes a number (each point runs its own adaptive loop, whatever the threads).
 
-local   chunks one after another; inside a chunk the batch solver runs the points
-        in parallel with numba.prange on all of numba's threads.
+local   chunks one after another; inside a chunk the batch solver runs the points on
+        numba's number of threads (the compiled solver releases the GIL).
 dask    chunks as tasks on a dask.distributed cluster: `scheduler` is an address
         (tcp://host:8786), or None for a LocalCluster of one single-threaded worker
-        process per core. Inside a task numba runs one thread: the parallelism is
-        dask's (one chunk per worker thread), so cores are not oversubscribed.
+        process per core. Inside a task the batch runs on one thread: the parallelism
+        is dask's (one chunk per worker thread), so cores are not oversubscribed.
 """
 from __future__ import annotations
 
 import os
-import threading
 
 from .compute import run_chunk
 
 EXECUTORS = ("local", "dask")
-_NUMBA_LOCK = threading.Lock()
 
 
 def run_local(study, pending, on_done) -> None:
@@ -28,32 +26,20 @@ def run_local(study, pending, on_done) -> None:
         on_done(cid, run_chunk(study, cid))
 
 
-def _workqueue() -> bool:
-    """True where numba's threading layer cannot run parallel kernels from two threads at once."""
-    import numba
-    try:
-        return numba.threading_layer() == "workqueue"
-    except ValueError:  # not initialised yet: be safe
-        return True
-
-
 def dask_task(study, cid: int):
-    """One chunk on a Dask worker (single numba thread; serialised under 'workqueue')."""
+    """One chunk on a Dask worker, its points on one thread."""
     import numba
 
     numba.set_num_threads(1)
-    if _workqueue():
-        with _NUMBA_LOCK:
-            return cid, run_chunk(study, cid)
     return cid, run_chunk(study, cid)
 
 
 def run_dask(study, pending, on_done, scheduler=None) -> str:
     """Run `pending` chunks on a cluster; returns a one-line description of the cluster.
 
-    The first chunk runs here, so its kernels are compiled and written to numba's disk
-    cache before any worker starts: workers on this machine then only read the cache
-    (numba's cache index is not safe against several processes writing one entry at once).
+    The first chunk runs here, so its kernels are compiled and in flowsim's disk cache
+    before any worker starts: workers on this machine then load them instead of each
+    compiling them again.
     """
     from distributed import Client, LocalCluster, as_completed
 

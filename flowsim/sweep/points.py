@@ -63,18 +63,26 @@ def build_point(cfg: dict):
 
     target, init = make_objects(cfg)
     st = cfg["study"]
-    options = cfg["options"]
+    options = dict(cfg["options"])
+    geometry = dict(cfg.get("geometry") or {})
+    if geometry:
+        options["geometry"] = geometry.pop("name", "euclidean")
+        options.update(geometry)
+    if cfg.get("schedule"):
+        options["schedule"] = dict(cfg["schedule"])
     try:
         problem = build_problem(target, init, objective=st["objective"], weights=st["weights"],
                                 **options)
     except ERRORS as exc:
         message = str(exc) or type(exc).__name__
         head = _field_of(message)
-        if head in options:
+        if head in geometry or head == "geometry":
+            field = "geometry.name" if head == "geometry" else f"geometry.{head}"
+        elif head in cfg["options"]:
             field = f"options.{head}"
         elif head in STUDY_FIELDS:
             field = f"study.{head}"
-        elif head.split(".")[0] in ("target", "init"):
+        elif head.split(".")[0] in ("target", "init", "schedule"):
             field = head
         else:
             field = None

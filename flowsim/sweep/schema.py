@@ -41,7 +41,14 @@ SOLVER_DEFAULTS = {
 OUTPUT_DEFAULTS = {"chunk_size": 64, "save_trajectory": False, "phase_diagram": "collapsed"}
 TIME_GRID_FIELDS = {"t_max", "t_eval", "per_decade", "decades"}
 
-SECTIONS = ("study", "target", "init", "options", "solver", "output", "axes")
+SECTIONS = ("study", "target", "init", "options", "geometry", "schedule", "solver", "output",
+            "axes")
+SWEEPABLE = ("study", "target", "init", "options", "geometry", "schedule", "solver")
+
+MAX_AXIS_VALUES = 1_000_000
+MAX_POINTS = 10 ** 8
+MAX_TIMES = 100_000
+MAX_CHUNK_BYTES = 2 ** 30
 
 _PATH_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$")
 
@@ -154,9 +161,9 @@ def parse_path(text: str):
     parts = text.split(".")
     if len(parts) == 1:
         parts = ["study", parts[0]]
-    if len(parts) != 2 or parts[0] not in SECTIONS[:5]:
+    if len(parts) != 2 or parts[0] not in SWEEPABLE:
         raise StudyError(f"axes.{text}: unknown field (use section.field with section in "
-                         f"{', '.join(SECTIONS[:5])}, or 'seed')")
+                         f"{', '.join(SWEEPABLE)}, or 'seed')")
     match = _PATH_RE.match(parts[1])
     if match is None:
         raise StudyError(f"axes.{text}: malformed field name")
@@ -204,6 +211,7 @@ def _axis_values(name: str, spec) -> tuple[list, str | None]:
             values = arg
         elif kind == "range":
             n = _number(f"{name}.range", arg, integer=True, nonneg=True)
+            _check_count(f"{name}.range", n)
             values = list(range(n))
         else:
             if not isinstance(arg, list) or len(arg) != 3:
@@ -211,6 +219,7 @@ def _axis_values(name: str, spec) -> tuple[list, str | None]:
             start = _number(f"{name}.{kind}[0]", arg[0])
             stop = _number(f"{name}.{kind}[1]", arg[1])
             num = _number(f"{name}.{kind}[2]", arg[2], integer=True, nonneg=True)
+            _check_count(f"{name}.{kind}[2]", num)
             fn = np.linspace if kind == "linspace" else np.logspace
             values = [float(v) for v in fn(start, stop, num)]
     else:
@@ -241,6 +250,50 @@ def input_kinds(family: str, section: str) -> dict:
     return inputs.target if section == "target" else inputs.init
 
 
+def _check_count(name: str, n: int) -> None:
+    if n > MAX_AXIS_VALUES:
+        _fail(name, f"{n:.4g} values would take {n * 8 / 2 ** 30:.3g} GB before anything runs; "
+                    f"an axis has at most {MAX_AXIS_VALUES:,} values")
+
+
+def _check_grid(study) -> None:
+    """Refuse grids whose points or store would not fit, naming the largest axis."""
+    n = study.n_points
+    if n > MAX_POINTS:
+        big = max(study.axes, key=lambda a: a.size)
+        _fail(f"axes.{big.name}", f"the grid has {n:.4g} points; the limit is {MAX_POINTS:.4g}")
+    from .grid import Grid
+    from .variables import variable_shapes
+
+    if study.output["save_trajectory"] and "n_state" not in study.extra:
+        return      # the first point failed: its size is not known before the sweep probes one
+    per_point = sum(np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64))
+                    for _, shape, dtype, _ in variable_shapes(study).values())
+    chunk = Grid(study.shape, study.output["chunk_size"]).block
+    in_memory = per_point * int(np.prod(chunk, dtype=np.int64))
+    if in_memory > MAX_CHUNK_BYTES:
+        _fail("output.chunk_size", f"one chunk's results would take {in_memory / 2 ** 30:.3g} GB "
+                                   f"in memory ({per_point:,} bytes per point); the limit is "
+                                   f"{MAX_CHUNK_BYTES / 2 ** 30:.3g} GB: lower chunk_size or the "
+                                   "saved times")
+
+
+def _check_flow_sections(cfg: dict):
+    """[geometry]: name and that geometry's parameters; [schedule]: kind, beta0, rate (the
+    values are checked when the first point is built)."""
+    from ..geometry import GEOMETRIES
+
+    geo = cfg["geometry"]
+    if geo:
+        name = geo.setdefault("name", "euclidean")
+        _choice("geometry.name", name, GEOMETRIES.names())
+        known = {"name"} | {k for g in GEOMETRIES.values() for k in g.parameters}
+        _check_keys("geometry", geo, known)
+    if cfg["schedule"]:
+        from ..schedule import FIELDS
+        _check_keys("schedule", cfg["schedule"], FIELDS)
+
+
 def _check_family_sections(cfg: dict):
     family = cfg["study"]["family"]
     for section in ("target", "init"):
@@ -266,6 +319,9 @@ def _check_solver(solver: dict):
     for key in ("max_steps", "per_decade", "decades"):
         if solver[key] is not None:
             _number(f"solver.{key}", solver[key], integer=True, positive=True)
+    n_times = (solver["per_decade"] or 10) * (solver["decades"] or 6) + 2
+    if n_times > MAX_TIMES:
+        _fail("solver.per_decade", f"{n_times:.4g} saved times per point; the limit is {MAX_TIMES:,}")
     if solver["method"] not in ADAPTIVE_METHODS and solver["dt"] <= 0:
         _fail("solver.dt", f"required (> 0) for the fixed-step method {solver['method']!r}")
     if solver["t_eval"] is not None:
@@ -297,14 +353,15 @@ def _build_axes(cfg: dict, raw_axes: dict) -> list:
             _fail(label, "output settings cannot be swept")
         if section == "solver":
             if field_name not in SOLVER_DEFAULTS:
-                _fail(label, "unknown field")
+                _fail(label, f"unknown field (allowed: {', '.join(sorted(SOLVER_DEFAULTS))})")
             if field_name in TIME_GRID_FIELDS:
                 _fail(label, "the saved-time grid cannot be swept (it is shared by all points)")
         elif section in ("target", "init"):
             kind = cfg[section]["kind"]
             allowed = input_kinds(cfg["study"]["family"], section)[kind].fields
             if field_name not in allowed:
-                _fail(label, f"unknown field for {section}.kind = {kind!r}")
+                _fail(label, f"unknown field for {section}.kind = {kind!r} "
+                             f"(allowed: {', '.join(sorted(allowed))})")
         if index is not None:
             current = cfg[section].get(field_name)
             if not isinstance(current, list) or index >= len(current):
@@ -322,12 +379,15 @@ def _build_axes(cfg: dict, raw_axes: dict) -> list:
 
 
 def load_study(source) -> Study:
-    """Parse and validate a study from a path (or a TOML string with `from_text`)."""
+    """Parse and validate a study from a path (`parse_study` takes the TOML text)."""
     path = Path(source)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StudyError(f"study: cannot read {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise StudyError(f"study: {source} is not a UTF-8 text file (a TOML study file is "
+                         "expected)") from None
     return parse_study(text, source=str(path), default_name=path.stem)
 
 
@@ -358,6 +418,7 @@ def parse_study(text: str, source: str = "<string>", default_name: str = "study"
         _fail("study.name", f"expected letters, digits, '_', '-' or '.', got {st['name']!r}")
 
     _check_family_sections(cfg)
+    _check_flow_sections(cfg)
     _check_solver(cfg["solver"])
     _check_output(cfg["output"])
     axes = _build_axes(cfg, raw_axes)
@@ -379,6 +440,7 @@ def parse_study(text: str, source: str = "<string>", default_name: str = "study"
     study = Study(config=cfg, axes=axes, text=text, source=source)
     _check_inputs(study)
     _check_first_point(study)
+    _check_grid(study)
     return study
 
 
@@ -433,7 +495,8 @@ def _check_first_point(study) -> None:
     from .points import build_point
 
     try:
-        build_point(study.point_config([a.values[0] for a in study.axes]))
+        problem = build_point(study.point_config([a.values[0] for a in study.axes]))
+        study.extra["n_state"] = problem.y0.size
     except PointError as exc:
         swept = {f"{a.path[0][0]}.{a.path[0][1]}" for a in study.axes}
         if exc.field is not None and exc.field.split("[")[0] in swept:

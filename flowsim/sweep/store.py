@@ -8,18 +8,24 @@ Layout (one Zarr v3 group, readable with `xarray.open_zarr`):
     status           int8    (axes...)              solver status; -1 = not computed yet
     n_steps, n_rhs   int64   (axes...)
     state, *_t       (axes..., time, ...)           only with output.save_trajectory
+    chunk_digest     uint64  (chunk,)               a hash of that chunk's data as written
     chunk_done       int8    (chunk,)               1 once that chunk's data is written
 
 Every variable's Zarr chunk is one sweep chunk (grid.Grid), so a chunk's data lives
-in files of its own. A chunk is marked done only after all of its data is written
-(`chunk_done[c] = 1` is the last write), hence after a crash — even `kill -9` —
-`--resume` recomputes exactly the chunks without a mark, and because each point is a
-pure function of the study, the finished dataset is identical to an uninterrupted run.
-The store is laid out under a temporary name and renamed into place, so it either
-exists with its full layout or not at all.
+in files of its own. A chunk is marked done only after all of its data and its digest
+are written (`chunk_done[c] = 1` is the last write), hence after a crash — even
+`kill -9` — `--resume` recomputes exactly the chunks without a mark, and because each
+point is a pure function of the study, the finished dataset is identical to an
+uninterrupted run. `--resume` also reads every marked chunk back and compares it with
+its digest: a chunk whose files were truncated, deleted or altered is recomputed, never
+read as valid data; a store whose arrays are missing is refused. The store is laid out
+under a temporary name and renamed into place, so it either exists with its full layout
+or not at all. An existing store is replaced only with `overwrite=True`.
 """
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
 import shutil
 import warnings
@@ -27,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..diagnostics import MECHANISMS
 from ..integrate.status import POINT_STATUS_NAMES as STATUS_MEANINGS
 from .errors import StoreError
 from .grid import Grid
@@ -61,14 +68,35 @@ def _coord_array(values):
     return np.array(values, dtype=np.float64)
 
 
-def create(path, study, grid: Grid) -> None:
-    """Lay out an empty store at `path` (replacing an older sweep store there)."""
+def _io_error(option: str, path, exc: OSError) -> StoreError:
+    what = exc.strerror or type(exc).__name__
+    if exc.errno == errno.ENOSPC:
+        return StoreError(f"{option}: no space left on the device writing {path}; free some and "
+                          "run again with --resume")
+    return StoreError(f"{option}: cannot write {path}: {what}")
+
+
+def create(path, study, grid: Grid, overwrite: bool = False) -> None:
+    """Lay out an empty store at `path`; an existing path is refused unless `overwrite`
+    (and then only if it is a flowsim sweep store)."""
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        if not is_sweep_store(path):
+            raise StoreError(f"--out: {path} exists and is not a flowsim sweep store; "
+                             "choose another path or remove it")
+        if not overwrite:
+            raise StoreError(f"--out: {path} already holds a sweep store; pass --resume to finish "
+                             "it or --overwrite to replace it")
+    try:
+        _create(path, study, grid)
+    except OSError as exc:
+        raise _io_error("--out", path, exc) from None
+
+
+def _create(path: Path, study, grid: Grid) -> None:
     import zarr
 
-    path = Path(path)
-    if path.exists() and not is_sweep_store(path):
-        raise StoreError(f"--out: {path} exists and is not a flowsim sweep store; "
-                         "choose another path or remove it")
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".creating")
     shutil.rmtree(tmp, ignore_errors=True)
     dims = tuple(a.name for a in study.axes)
@@ -98,6 +126,12 @@ def create(path, study, grid: Grid) -> None:
             if name == "status":
                 arr.attrs["flag_values"] = list(STATUS_MEANINGS)
                 arr.attrs["flag_meanings"] = " ".join(STATUS_MEANINGS.values())
+            if name == "mechanism":
+                arr.attrs["flag_values"] = list(range(len(MECHANISMS)))
+                arr.attrs["flag_meanings"] = " ".join(MECHANISMS)
+        digest = g.create_array("chunk_digest", shape=(grid.n_chunks,), chunks=(1,),
+                                dtype=np.uint64, fill_value=0, dimension_names=("chunk",))
+        digest.attrs["description"] = "a hash of that sweep chunk's data, checked on --resume"
         done = g.create_array("chunk_done", shape=(grid.n_chunks,), chunks=(1,), dtype=np.int8,
                               fill_value=0, dimension_names=("chunk",))
         done.attrs["description"] = "1 once every variable of that sweep chunk is written"
@@ -122,23 +156,55 @@ def create(path, study, grid: Grid) -> None:
 
 
 def open_for_resume(path, study, grid: Grid) -> np.ndarray:
-    """The `chunk_done` flags of an existing store of the same study (StoreError otherwise)."""
+    """The `chunk_done` flags of an existing store of the same study (StoreError otherwise):
+    a chunk is done only if its mark is set and its data reads back to its digest."""
     import zarr
 
     path = Path(path)
     if not is_sweep_store(path):
         raise StoreError(f"--resume: {path} is not a flowsim sweep store")
+    expected = variable_shapes(study)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = zarr.open_group(str(path), mode="r")
         digest = g.attrs.get("study_digest")
         if digest != study.digest():
             raise StoreError(f"--resume: {path} holds a different study (digest {digest} != "
-                             f"{study.digest()}); drop --resume to start over")
-        done = np.asarray(g["chunk_done"][:])
-    if done.shape != (grid.n_chunks,):
-        raise StoreError(f"--resume: {path} has {done.size} chunks, expected {grid.n_chunks}")
-    return done.astype(bool)
+                             f"{study.digest()}); pass --overwrite to start over")
+        present = dict(g.arrays())
+        for name in list(expected) + ["chunk_done", "chunk_digest"]:
+            if name not in present or not (path / name / "zarr.json").is_file():
+                raise StoreError(f"--resume: {path} is damaged (the array {name!r} is missing); "
+                                 "pass --overwrite to start over")
+        try:
+            done = np.asarray(present["chunk_done"][:]).astype(bool)
+            sums = np.asarray(present["chunk_digest"][:])
+        except Exception as exc:  # noqa: BLE001 - unreadable bookkeeping
+            raise StoreError(f"--resume: {path} is damaged (its chunk marks cannot be read: "
+                             f"{type(exc).__name__}); pass --overwrite to start over") from None
+        if done.shape != (grid.n_chunks,):
+            raise StoreError(f"--resume: {path} has {done.size} chunks, expected {grid.n_chunks}")
+        for cid in np.nonzero(done)[0]:
+            chunk = grid.chunk(int(cid))
+            try:
+                data = {name: np.asarray(present[name][chunk.slices]) for name in expected}
+            except Exception:  # noqa: BLE001 - a truncated or corrupt chunk file
+                done[cid] = False
+                continue
+            if chunk_digest(data) != int(sums[cid]):
+                done[cid] = False
+    return done
+
+
+def chunk_digest(results: dict) -> int:
+    """64 bits of the sha256 of a chunk's variables (sorted by name, raw bytes)."""
+    h = hashlib.sha256()
+    for name in sorted(results):
+        arr = np.ascontiguousarray(results[name])
+        h.update(name.encode())
+        h.update(str(arr.dtype).encode())
+        h.update(arr.tobytes())
+    return int.from_bytes(h.digest()[:8], "little")
 
 
 def _fsync(path: Path, directory: bool = False) -> None:
@@ -178,7 +244,8 @@ class Writer:
         dirs = set()
         for name in names:
             arr = self.arrays[name]
-            coords = tuple(int(p) for p in pos) + (0,) * (arr.ndim - len(pos))
+            coords = ((cid,) if name == "chunk_digest"
+                      else tuple(int(p) for p in pos) + (0,) * (arr.ndim - len(pos)))
             file = self.path / name / arr.metadata.encode_chunk_key(coords)
             if file.exists():  # an all-fill chunk is not written at all
                 _fsync(file)
@@ -187,13 +254,23 @@ class Writer:
             _fsync(folder, directory=True)
 
     def write(self, cid: int, results: dict) -> None:
+        """Write a chunk's data, its digest, then its done mark; StoreError (one line) when
+        the disk is full or the store cannot be written."""
+        try:
+            self._write(cid, results)
+        except OSError as exc:
+            raise _io_error("--out", self.path, exc) from None
+
+    def _write(self, cid: int, results: dict) -> None:
         chunk = self.grid.chunk(cid)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for name, data in results.items():
                 self.arrays[name][chunk.slices] = data
+            self.arrays["chunk_digest"][cid] = np.uint64(chunk_digest(
+                {name: np.asarray(data) for name, data in results.items()}))
             if self.durable:
-                self._sync_chunk(cid, results)
+                self._sync_chunk(cid, list(results) + ["chunk_digest"])
             self.arrays["chunk_done"][cid] = 1
 
 

@@ -18,6 +18,7 @@ class RunStats:
     wall_s: float
     compute_s: float
     where: str
+    compiled: bool = False
     steady_points_per_s: float | None = None
 
     @property
@@ -46,9 +47,15 @@ def format_summary(study, stats: RunStats, counts: dict, ds=None) -> str:
         f"wall time   {stats.wall_s:.2f} s (compute {stats.compute_s:.2f} s)",
         f"throughput  {stats.points_per_s:.3g} points/s ({stats.points_computed} points computed)"
         + ("" if stats.steady_points_per_s is None else
-           f"; {stats.steady_points_per_s:.3g} points/s after the first chunk (compilation)"),
+           f"; {stats.steady_points_per_s:.3g} points/s after the first chunk"
+           + (" (which compiled the kernels)" if stats.compiled else "")),
     ]
     if ds is not None and "collapsed" in ds and stats.n_points:
         frac = float(np.nanmean(ds["collapsed"].values)) if ok else float("nan")
         lines.append(f"collapsed   {frac:.3f} of the successful points")
+        if "mechanism" in ds and ok:
+            from ..diagnostics import MECHANISMS
+            codes = ds["mechanism"].values
+            found = [f"{name} {int(np.sum(codes == i))}" for i, name in enumerate(MECHANISMS) if i]
+            lines.append(f"mechanism   {', '.join(found)}")
     return "\n".join(lines)

@@ -10,7 +10,12 @@ eta it must reproduce `flowsim.simulate(..., objective=...)` (docs/design.md,
 conventions: t = learning rate x steps). L is any registered circle objective's torch
 loss, differentiated by autograd; many runs (initial points) are advanced together as a
 batch (B, 3K). Adam is an option
-(then t = eta * steps is only a clock, not gradient-flow time).
+(then t = eta * steps is only a clock, not gradient-flow time), and so is the natural
+gradient in the block-diagonal mixture Fisher (docs/derivations.md, A3),
+
+    y_{s+1} = y_s - eta * F(y_s)^-1 grad_y L(y_s),   F^-1 = diag(natural_scale(y_s)),
+
+the explicit-Euler discretisation of the flow with geometry="natural".
 """
 from __future__ import annotations
 
@@ -81,9 +86,25 @@ def observe(y, target, objective, weights="trainable", fixed_logw=None, n=None) 
     return {k: v.detach().cpu().numpy() for k, v in out.items()}
 
 
+def natural_scale(y: torch.Tensor) -> torch.Tensor:
+    """The inverse block-diagonal Fisher F^-1 (docs/derivations.md, A3) at y (B, 3K), in
+    torch: logit k 1/w_k, mu_k 1/(w_k kappa_k A(kappa_k)), log kappa_k
+    1/(w_k kappa_k^2 A'(kappa_k)), A' = 1 - A/kappa - A^2 (the formulas of
+    flowsim.families.vonmises.params.natural_scale; w = softmax of the logits in y)."""
+    k = y.shape[-1] // 3
+    w = torch.softmax(y[..., :k], -1)
+    kappa = torch.exp(y[..., 2 * k:])
+    a = V.bessel_ratio(kappa)
+    a_prime = 1.0 - a / kappa - a * a
+    return torch.cat([1.0 / w, 1.0 / (w * kappa * a), 1.0 / (w * kappa * kappa * a_prime)], -1)
+
+
 def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="gd",
         n_nodes=None, device=None, dtype=torch.float64) -> Record:
     """Train q's parameters directly on `objective`; record at the steps round(t / lr).
+
+    optimizer: "gd" (plain gradient descent, the default), "adam" (torch.optim.Adam at lr,
+    its default betas and eps) or "natural" (y -= lr * natural_scale(y) * grad).
 
     `init` may hold a batch (B, K) of initial mixtures; each row is one run of the Record.
     Returns a Record with variables weights, mu, kappa, mode_mass, ..., and `state` (3K).
@@ -97,8 +118,8 @@ def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="
         n_nodes = V.n_nodes(max(float(p[2].max()), float(torch.exp(y[:, 2 * k:]).max()) * 4))
     t_eval = np.asarray(t_eval, dtype=float)
     steps = np.rint(t_eval / lr).astype(int)
-    if optimizer not in ("gd", "adam"):
-        raise ValueError(f"optimizer: must be 'gd' or 'adam', got {optimizer!r}")
+    if optimizer not in ("gd", "adam", "natural"):
+        raise ValueError(f"optimizer: must be 'gd', 'adam' or 'natural', got {optimizer!r}")
     y = y.clone().requires_grad_(True)
     opt = torch.optim.Adam([y], lr=lr) if optimizer == "adam" else None
     frames, step = [], 0
@@ -107,7 +128,10 @@ def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="
             g = gradient(y, p, objective, weights, fixed_logw, n_nodes)
             if weights == "fixed":
                 g[:, :k] = 0.0
-            if opt is None:
+            if optimizer == "natural":
+                with torch.no_grad():
+                    y -= lr * g * natural_scale(y)
+            elif opt is None:
                 with torch.no_grad():
                     y -= lr * g
             else:

@@ -8,7 +8,18 @@ p = sum_j rho_j N(mu_j, tau I_d), w = softmax(theta), with reparameterised sampl
     L_hat = sum_j rho_j (1/n) sum_i [log p(y_ji) - log q(y_ji)],  y_ji ~ p_j   (forward_kl)
 
 and plain gradient descent theta, nu <- theta, nu - eta grad L_hat (t = eta * steps is
-the gradient-flow time of flowsim.families.gaussian), or Adam. S seeds run as one batch;
+the gradient-flow time of flowsim.families.gaussian), or Adam, or the natural gradient
+in the block-diagonal mixture Fisher (docs/derivations.md, A3; optimizer="natural"):
+nu_k <- nu_k - eta (v / w_k) grad_nu_k L_hat, theta_k <- theta_k - eta (1 / w_k) grad_theta_k L_hat
+(the explicit-Euler discretisation of the flow with geometry="natural"; v is not trained
+here, so its entry 2/d is not needed). With a temperature
+schedule (`schedule=`, flowsim.schedule; reverse_kl only) the step at time t = eta * step
+descends the annealed estimate (docs/derivations.md, B1)
+
+    L_hat_beta = sum_k w_k (1/n) sum_i [log q(x_ki) - beta(t) log p(x_ki)]
+               = L_hat + (1 - beta(t)) sum_k w_k (1/n) sum_i log p(x_ki)     (same draws)
+
+as the flow's annealed kernels do; without one (the default) nothing changes. S seeds run as one batch;
 each seed has its own stream of draws from one torch.Generator seeded by `seed`.
 
 Recorded on the flow's time grid, per seed: the overlaps of flowsim.families.gaussian.family,
@@ -21,6 +32,8 @@ definition. Squared distances are expanded around x - nu_k = sqrt(v) eps (no
 cancellation in d = 1000).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -41,6 +54,18 @@ def overlaps(nu, mu):
     return m, Q
 
 
+def log_p_term(theta, nu, mu, log_rho, v, tau, eps):
+    """sum_k w_k (1/n) sum_i log p(x_ki) per seed (S,), x_ki = nu_k + sqrt(v) eps_ki: the
+    E_q[log p] part of the reverse-KL estimate (the distances expanded as in
+    torch_losses.reverse_kl, so d = 1000 loses nothing to cancellation)."""
+    d = nu.shape[-1]
+    dp = nu[:, :, None, :] - mu[None, None, :, :]                            # (S,K,M,d)
+    sq = (v * (eps * eps).sum(-1)[..., None] + 2 * math.sqrt(v) * torch.einsum("sknd,skjd->sknj", eps, dp)
+          + (dp * dp).sum(-1)[:, :, None, :])                                 # (S,K,n,M)
+    log_p = torch.logsumexp(log_rho - 0.5 * sq / tau, dim=-1) - 0.5 * d * math.log(2 * math.pi * tau)
+    return torch.sum(torch.softmax(theta, -1) * log_p.mean(-1), -1)
+
+
 def observe_family(target, nu, w, var, objective):
     """Collapse observables of each seed's q, by flowsim.families.gaussian.family (exact in d)."""
     from ..families.gaussian.mixture import GaussianMixture
@@ -58,9 +83,14 @@ def observe_family(target, nu, w, var, objective):
 
 
 def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_eval,
-        n_seeds=8, seed=0, optimizer="gd", estimator="stl", device=None, observe=True) -> Record:
+        n_seeds=8, seed=0, optimizer="gd", estimator="stl", device=None, observe=True,
+        schedule=None) -> Record:
     """Train S = n_seeds copies of `init` (a GaussianMixture) toward `target` from the same
     start with independent Monte Carlo draws; record at steps round(t / lr).
+
+    schedule: None (plain reverse or forward KL), or {kind, beta0, rate} of
+    flowsim.schedule (reverse_kl only): the step at t = lr * step weights the log p term
+    by beta(t) (module docstring).
 
     Returns a Record with variables m, Q, weights, theta (and the diagnostics observables
     when `observe`); run s of the Record is seed s.
@@ -69,10 +99,18 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
         raise ValueError(f"objective: must be one of {OBJECTIVES}, got {objective!r}")
     if weights not in ("trainable", "fixed"):
         raise ValueError(f"weights: must be 'trainable' or 'fixed', got {weights!r}")
-    if optimizer not in ("gd", "adam"):
-        raise ValueError(f"optimizer: must be 'gd' or 'adam', got {optimizer!r}")
+    if optimizer not in ("gd", "adam", "natural"):
+        raise ValueError(f"optimizer: must be 'gd', 'adam' or 'natural', got {optimizer!r}")
     if estimator not in ("stl", "total"):
         raise ValueError(f"estimator: must be 'stl' or 'total', got {estimator!r}")
+    if schedule is not None:
+        from ..schedule import KINDS, beta_at, check_schedule
+
+        if objective != "reverse_kl":
+            raise ValueError(f"schedule: the objective {objective!r} has no annealed form (only "
+                             "the reverse KL anneals: L = E_q[log q] - beta(t) E_q[log p])")
+        schedule = check_schedule(schedule)
+        code = float(KINDS[schedule["kind"]])
     device = device if isinstance(device, torch.device) else pick_device(device)
     f64 = dict(dtype=torch.float64, device=device)
     gen = generator(seed, device)
@@ -94,10 +132,20 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
             eps = torch.randn((S, n_draw, int(n), d), generator=gen, **f64)
             if objective == "reverse_kl":
                 loss = reverse_kl_estimate(theta, nu, mu, log_rho, v, tau, eps, estimator).sum()
+                if schedule is not None:
+                    beta = beta_at(step * lr, code, schedule["beta0"], schedule["rate"])
+                    if beta != 1.0:
+                        loss = loss + (1.0 - beta) * log_p_term(theta, nu, mu, log_rho, v, tau, eps).sum()
             else:
                 loss = forward_kl_estimate(theta, nu, mu, log_rho, v, tau, eps).sum()
             grads = torch.autograd.grad(loss, params)
-            if opt is None:
+            if optimizer == "natural":
+                with torch.no_grad():
+                    w = torch.softmax(theta, -1)                   # (S, K); fixed: init's weights
+                    nu -= lr * (v / w)[..., None] * grads[0]
+                    if weights == "trainable":
+                        theta -= lr * grads[1] / w
+            elif opt is None:
                 with torch.no_grad():
                     for prm, g in zip(params, grads):
                         prm -= lr * g
@@ -116,4 +164,5 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
         frames.append(frame)
     return Record(steps * lr, stack(frames), np.asarray(target.weights, float),
                   {"kind": "gaussian_vi", "objective": objective, "weights": weights, "lr": lr,
-                   "n": int(n), "optimizer": optimizer, "estimator": estimator, "dim": int(d), "seed": int(seed)})
+                   "n": int(n), "optimizer": optimizer, "estimator": estimator, "dim": int(d), "seed": int(seed),
+                   **({} if schedule is None else {"schedule": schedule})})

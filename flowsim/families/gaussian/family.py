@@ -30,15 +30,20 @@ from ...diagnostics import Observables
 from ...numerics.arrays import softmax as _softmax
 from ...problem import WEIGHT_MODES, Problem
 from ...registry import objective as lookup_objective
-from ...validation import check_choice, check_integer, check_options
-from . import span as gaussian_span, two_mode as two
+from ...validation import check_choice, check_integer, check_options, check_size
+from ...geometry import geometry, with_geometry
+from ...schedule import check_schedule, kernels_for, schedule_tail
+from . import full, span as gaussian_span, two_mode as two
+from .span import HPARAM
 from .inputs import INPUTS
 from .mixture import GaussianMixture, pair_target, random_means
 from .quadrature import DEFAULT_N_GH
 
-REDUCTIONS = ("auto", "two_mode", "span")
-OPTIONS = ("train_var", "n_quad", "reduction", "n_cubature")
+REDUCTIONS = ("auto", "two_mode", "span", "full")
+OPTIONS = ("train_var", "n_quad", "reduction", "n_cubature", "geometry", "schedule")
 MIN_N_QUAD = 8
+MAX_N_QUAD = 1024
+MAX_CUBATURE_NODES = 1e7
 
 
 def build(target, init, *, objective, weights="trainable", **options) -> Problem:
@@ -56,25 +61,34 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
     target.check_compatible(init, "init")
     check_choice("weights", weights, WEIGHT_MODES)
     obj = lookup_objective("gaussian", objective)
-    check_options(options, OPTIONS + tuple(obj.parameters), "the Gaussian family")
+    geom = geometry(options.get("geometry", "euclidean"))
+    check_options(options, OPTIONS + tuple(obj.parameters) + tuple(geom.parameters),
+                  "the Gaussian family")
     own = obj.options(options)
+    flow = geom.options(options)
+    schedule = options.get("schedule")
+    schedule = None if schedule is None else check_schedule(schedule)
+    kernels = kernels_for(obj, schedule)
     train_var = options.get("train_var", False)
     if not isinstance(train_var, (bool, np.bool_)):
         raise ValueError(f"train_var: must be True or False, got {train_var!r}")
-    n_quad = check_integer("n_quad", options.get("n_quad", DEFAULT_N_GH), minimum=MIN_N_QUAD)
+    n_quad = check_integer("n_quad", options.get("n_quad", DEFAULT_N_GH), minimum=MIN_N_QUAD,
+                           maximum=MAX_N_QUAD)
     reduction = check_choice("reduction", options.get("reduction", "auto"), REDUCTIONS)
+    default_n_cub = obj.family_defaults.get("n_cubature", gaussian_span.DEFAULT_N_CUBATURE)
+    n_cub = check_integer("n_cubature", options.get("n_cubature", default_n_cub), minimum=2)
     if obj.check_inputs is not None:
         obj.check_inputs(target, init)
     K, M = init.n_components, target.n_components
-    if reduction == "auto":
-        reduction = "two_mode" if (K == 2 and M == 2 and "two_mode" in obj.models) else "span"
-    if reduction == "two_mode" and (K != 2 or M != 2):
-        raise ValueError(f"reduction: 'two_mode' needs K = M = 2, got K={K}, M={M}")
-    model = obj.model(reduction)
+    reduction = _reduction(reduction, geom, K, M, kernels)
+    model = obj.model("span" if reduction == "full" else reduction, kernels)
     meta = {"family": "gaussian", "objective": objective, "weights": weights,
             "train_var": bool(train_var), "n_quad": n_quad, "reduction": reduction,
             "target": target, "init": init, "n_components": K, "n_modes": M, "dim": target.dim,
             **own}
+    tail = np.empty(0) if schedule is None else schedule_tail(schedule)
+    if schedule is not None:
+        meta["schedule"] = schedule
     if reduction == "two_mode":
         mu = target.means
         Lam = float(np.sum((mu[1] - mu[0]) ** 2))
@@ -82,16 +96,66 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
                                  weights == "trainable", bool(train_var), n_quad)
         y0 = two.state_from_vectors(init.means, mu, init.weights, init.var)
         meta["Lambda"] = Lam
-        return Problem(model, y0, params, FAMILY, meta)
-    n_cub = check_integer("n_cubature", options.get("n_cubature", gaussian_span.DEFAULT_N_CUBATURE),
-                          minimum=2)
-    basis, target_coords, coords = gaussian_span.span_coordinates(target.means, init.means)
-    params = gaussian_span.pack_params(target_coords, target.weights, target.var, target.dim, K,
-                                       weights == "trainable", bool(train_var), n_quad, n_cub)
-    y0 = gaussian_span.pack_state(coords, init.weights, init.var)
-    meta.update({"rank": target_coords.shape[1], "n_cubature": n_cub, "basis": basis,
-                 "target_coords": target_coords})
-    return Problem(model, y0, params, FAMILY, meta)
+        return Problem(model, y0, np.concatenate([params, tail]), FAMILY, meta)
+    nodes = float(n_cub) ** (max(K, M) - 1)
+    if max(K, M) > 2 and nodes > MAX_CUBATURE_NODES:
+        raise ValueError(f"n_cubature: K = {K}, M = {M} needs {n_cub}^{max(K, M) - 1} = {nodes:.3g} "
+                         f"nodes per expectation (limit {MAX_CUBATURE_NODES:g}); lower n_cubature, "
+                         "K or M")
+    if reduction == "full":
+        r = min(K + M - 1, target.dim)
+        check_size("d", target.dim * (K + M), f"the means ({K + M} x {target.dim})")
+        span_params = _with_objective_parameter(gaussian_span.pack_params(
+            np.zeros((M, r)), target.weights, target.var, target.dim, K, weights == "trainable",
+            bool(train_var), n_quad, n_cub), own)
+        params = full.pack_params(target.means, np.concatenate([span_params, tail]), K, r)
+        y0 = full.pack_state(init.means, init.weights, init.var)
+        meta.update({"rank": r, "n_cubature": n_cub})
+        problem = Problem(full.full_model(model), y0, params, FAMILY, meta)
+        scale = {"natural": full.natural_scale, "wfr": full.wfr_scale}
+    else:
+        basis, target_coords, coords = gaussian_span.span_coordinates(target.means, init.means)
+        params = _with_objective_parameter(gaussian_span.pack_params(
+            target_coords, target.weights, target.var, target.dim, K, weights == "trainable",
+            bool(train_var), n_quad, n_cub), own)
+        y0 = gaussian_span.pack_state(coords, init.weights, init.var)
+        meta.update({"rank": target_coords.shape[1], "n_cubature": n_cub, "basis": basis,
+                     "target_coords": target_coords})
+        problem = Problem(model, y0, np.concatenate([params, tail]), FAMILY, meta)
+        scale = {"natural": gaussian_span.natural_scale, "wfr": gaussian_span.wfr_scale}
+    return with_geometry(problem, geom, flow, scale.get(geom.metric))
+
+
+def _with_objective_parameter(span_params, own):
+    """The span layout with the objective's own parameter (the alpha objective's α) in its
+    head slot HPARAM, where the f-divergence kernels read it (FG1)."""
+    if len(own) > 1:
+        raise ValueError(f"objective: the span layout holds one objective parameter, got {sorted(own)}")
+    for value in own.values():
+        span_params[HPARAM] = float(value)
+    return span_params
+
+
+def _reduction(reduction, geom, K, M, kernels) -> str:
+    """The reduction a flow runs on: the overlap ODE (K = M = 2, euclidean), the span
+    coordinates (any K, M; euclidean or a diagonal metric), or the full coordinates (any
+    geometry; the only one for coordinate-wise geometries)."""
+    if reduction == "auto":
+        if geom.coordinatewise:
+            return "full"
+        if geom.name == "euclidean" and K == 2 and M == 2 and "two_mode" in kernels:
+            return "two_mode"
+        return "span"
+    if reduction == "two_mode":
+        if K != 2 or M != 2:
+            raise ValueError(f"reduction: 'two_mode' needs K = M = 2, got K={K}, M={M}")
+        if geom.name != "euclidean":
+            raise ValueError(f"reduction: the overlap ODE ('two_mode') flows only in the euclidean "
+                             f"geometry, not {geom.name!r}; use 'span' or 'full'")
+    if reduction == "span" and geom.coordinatewise:
+        raise ValueError(f"reduction: {geom.name!r} is coordinate-wise (not rotation invariant), so "
+                         "it needs the full coordinates: reduction='full'")
+    return reduction
 
 
 def _gram_coordinates(G, tol=1e-12):
@@ -110,13 +174,21 @@ class GaussianFamily:
     build = staticmethod(build)
 
     bench_t_max = 200.0
+    bench_quick_options = {"n_cubature": 12}
 
     def example_problem(self, objective, **options):
-        """The benchmark's Gaussian flow: the two-mode overlap ODE (K = M = 2) in d = 10,
-        Λ = 16, ρ = 0.3, init means N(0, I_10), trainable weights and variance."""
+        """The benchmark's Gaussian flow: K = M = 2 in d = 10, Λ = 16, ρ = 0.3, init means
+        N(0, I_10), trainable weights; the two-mode overlap ODE with a trainable variance
+        (init 1.5) where the objective has it, else the span reduction with the target's
+        variance."""
         target = pair_target(10, 16.0, 0.3, 1.0)
-        init = GaussianMixture(random_means(2, 10, 1.0, 0), [0.5, 0.5], 1.5)
-        options = {"train_var": True, "reduction": "two_mode", **options}
+        means = random_means(2, 10, 1.0, 0)
+        if "two_mode" in lookup_objective("gaussian", objective).models:
+            init = GaussianMixture(means, [0.5, 0.5], 1.5)
+            options = {"train_var": True, "reduction": "two_mode", **options}
+        else:
+            init = GaussianMixture(means, [0.5, 0.5], target.var)
+            options = {"reduction": "span", **options}
         return build(target, init, objective=objective, weights="trainable", **options)
 
     def random_problem(self, objective, rng, K=2, M=2, d=4, weights="trainable", **options):
@@ -143,7 +215,8 @@ class GaussianFamily:
             m = u @ delta
             Q = u @ u.T
             return np.array([m[0], m[1], Q[0, 0], Q[0, 1], Q[1, 1], th[0], th[1], s])
-        X = rng.normal(0.0, 1.5, (K, problem.meta["rank"]))
+        width = problem.meta["dim"] if problem.meta["reduction"] == "full" else problem.meta["rank"]
+        X = rng.normal(0.0, 1.5, (K, width))
         return np.concatenate([X.ravel(), th, [s]])
 
     def gradient_indices(self, problem):
@@ -153,7 +226,7 @@ class GaussianFamily:
         if problem.meta["reduction"] == "two_mode":
             out, (th, s) = [], ([two.TH1, two.TH2], two.LOGV)
         else:
-            n_x = K * problem.meta["rank"]
+            n_x = K * problem.meta["dim" if problem.meta["reduction"] == "full" else "rank"]
             out, (th, s) = list(range(n_x)), (list(range(n_x, n_x + K)), n_x + K)
         if problem.meta["weights"] == "trainable":
             out += th
@@ -169,10 +242,22 @@ class GaussianFamily:
         Q (time, component, component2); var (time).
         span: additionally coords (time, component, axis) in the span basis and
         m_target (time, component, mode) = <nu_k - mu_1, mu_j - mu_1>; m is m_target[..., 1]
-        when M = 2.
+        when M = 2. full: the same overlaps, from the means themselves.
         """
         states = np.atleast_2d(states)
         comp = ("time", "component")
+        if problem.meta["reduction"] == "full":
+            K, mu = problem.meta["n_components"], problem.meta["target"].means
+            nu, th, s = full.unpack_state(states, K, problem.meta["dim"])
+            u = nu - mu[0]
+            mt = np.einsum("tkd,jd->tkj", u, mu - mu[0])
+            out = {"weights": (comp, _softmax(th)), "theta": (comp, th),
+                   "m_target": (("time", "component", "mode"), mt),
+                   "Q": (("time", "component", "component2"), np.einsum("tkd,tld->tkl", u, u)),
+                   "var": (("time",), np.exp(s))}
+            if problem.meta["n_modes"] == 2:
+                out["m"] = (comp, mt[..., 1])
+            return out
         if problem.meta["reduction"] == "two_mode":
             th = states[:, [two.TH1, two.TH2]]
             m = states[:, [two.M1, two.M2]]
@@ -206,7 +291,9 @@ class GaussianFamily:
         of these means agree with the trajectory's to the integration tolerance."""
         problem = trajectory.problem
         meta = problem.meta
-        states = trajectory.states
+        states = problem.base(trajectory.states)
+        if meta["reduction"] == "full":
+            return full.unpack_state(states, meta["n_components"], meta["dim"])[0]
         if meta["reduction"] == "two_mode":
             from ...api import simulate
 
@@ -225,7 +312,7 @@ class GaussianFamily:
 
     def final(self, trajectory):
         """q at the last saved time as a GaussianMixture in the user's R^d."""
-        y = trajectory.states[-1]
+        y = trajectory.problem.base(trajectory.states[-1])
         q = self.distribution(trajectory.problem, y)
         return GaussianMixture(self.user_means(trajectory)[-1], q.weights, q.var)
 
@@ -249,6 +336,10 @@ class GaussianFamily:
         analogous forward term.
         """
         y = np.asarray(y, float)
+        if problem.meta["reduction"] == "full":
+            nu, th, s = full.unpack_state(y[None, :], problem.meta["n_components"],
+                                          problem.meta["dim"])
+            return GaussianMixture(nu[0], _softmax(th[0]), math.exp(s[0]))
         if problem.meta["reduction"] == "two_mode":
             coords = self._two_mode_coords(problem, y)
             w = _softmax(y[[two.TH1, two.TH2]])
@@ -260,6 +351,8 @@ class GaussianFamily:
     def target_in_span(self, problem, y):
         """The target as a GaussianMixture in the coordinates of `distribution(problem, y)`."""
         target = problem.meta["target"]
+        if problem.meta["reduction"] == "full":
+            return target
         if problem.meta["reduction"] == "two_mode":
             coords = self._two_mode_coords(problem, np.asarray(y, float))
             means = np.vstack([np.zeros(coords.shape[1]), coords[0]])
@@ -288,18 +381,22 @@ class GaussianFamily:
         rev = np.empty(T)
         fwd = np.empty(T)
         obj = np.empty(T)
-        two_mode = problem.meta["reduction"] == "two_mode"
-        mod = two if two_mode else gaussian_span
+        reduction = problem.meta["reduction"]
+        mod = two if reduction == "two_mode" else gaussian_span
         for i, y in enumerate(states):
             y = np.ascontiguousarray(y)
-            mod.mode_responsibilities(y, p, resp[i])
-            rev[i] = mod.reverse_kl(y, p)
-            fwd[i] = mod.forward_kl(y, p)
             obj[i] = problem.model.objective(y, p)
+            ys, ps = full.to_span(y, p)[:2] if reduction == "full" else (y, p)
+            mod.mode_responsibilities(ys, ps, resp[i])
+            rev[i] = mod.reverse_kl(ys, ps)
+            fwd[i] = mod.forward_kl(ys, ps)
         w = self.state_variables(problem, states)["weights"][1]
         mode_mass = np.einsum("tk,tkj->tj", w, resp)
         nearest = np.argmax(resp, axis=-1)
-        if two_mode:
+        if reduction == "full":
+            nu = full.unpack_state(states, K, problem.meta["dim"])[0]
+            sq = np.sum((nu - target.means[nearest]) ** 2, axis=-1)
+        elif reduction == "two_mode":
             Lam = p[two.LAM]
             m = states[:, [two.M1, two.M2]]
             qd = states[:, [two.Q11, two.Q22]]

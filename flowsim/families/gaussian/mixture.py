@@ -2,7 +2,7 @@
 
 A `GaussianMixture` is  sum_k w_k N(x; nu_k, var I_d)  (one variance shared by all
 components). The flows of flowsim.families.gaussian reduce its gradient flow exactly to
-the span of the means (docs/derivations.md, S1-S3 and R1-F5).
+the span of the means (docs/derivations.md, S1-S3, R1-R4, F1-F5).
 """
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import math
 
 import numpy as np
 
-from ...validation import as_finite_array, check_integer, check_positive, check_simplex
+from ...validation import as_finite_array, check_integer, check_positive, check_simplex, check_size
 
 __all__ = ["GaussianMixture", "random_means", "pair_target"]
+
+MEAN_MAX = 1e8
+VAR_RANGE = (1e-8, 1e8)
 
 
 class GaussianMixture:
@@ -27,12 +30,17 @@ class GaussianMixture:
             raise ValueError(f"means: expected a 2-d array (K, d), got shape {means.shape}")
         if means.shape[0] < 1 or means.shape[1] < 1:
             raise ValueError(f"means: need K >= 1 components in d >= 1 dimensions, got shape {means.shape}")
+        if np.any(np.abs(means) > MEAN_MAX):
+            raise ValueError(f"means: entries must be within ±{MEAN_MAX:g} (squared distances "
+                             f"must stay representable), got {np.abs(means).max():g}")
         k = means.shape[0]
         if weights is None:
             weights = np.full(k, 1.0 / k)
         self.means = means
         self.weights = check_simplex("weights", weights, k)
         self.var = check_positive("var", var)
+        if not VAR_RANGE[0] <= self.var <= VAR_RANGE[1]:
+            raise ValueError(f"var: must be in [{VAR_RANGE[0]:g}, {VAR_RANGE[1]:g}], got {self.var:g}")
 
     @property
     def n_components(self) -> int:
@@ -91,14 +99,11 @@ def random_means(K, d, scale=1.0, seed=None, center=None):
     """K means in R^d drawn i.i.d. N(center, scale^2 I_d) (center default 0).
 
     This is how d enters the reduced flow: the initial overlaps Q_kl of such means are
-    ~ scale^2 d on the diagonal and O(scale^2 sqrt d) off it (docs/derivations.md, §Gaussian initial overlaps).
+    ~ scale^2 d on the diagonal and O(scale^2 sqrt d) off it (docs/derivations.md, I1).
     """
-    K = int(K)
-    d = int(d)
-    if K < 1:
-        raise ValueError(f"K: must be >= 1, got {K}")
-    if d < 1:
-        raise ValueError(f"d: must be >= 1, got {d}")
+    K = check_integer("K", K, minimum=1)
+    d = check_integer("d", d, minimum=1)
+    check_size("d", K * d, f"the means ({K} x {d})")
     scale = float(as_finite_array("scale", scale, 0))
     if scale < 0:
         raise ValueError(f"scale: must be >= 0, got {scale}")
@@ -113,6 +118,7 @@ def pair_target(d, Lambda, rho=0.5, var=1.0) -> GaussianMixture:
     """The two-mode target rho N(mu_+, var I_d) + (1 - rho) N(mu_-, var I_d) with
     mu_-+ = -+(sqrt(Lambda)/2) e_1, so that Lambda = |mu_- - mu_+|^2."""
     d = check_integer("d", d, minimum=1)
+    check_size("d", 2 * d, f"the means (2 x {d})")
     lam = check_positive("Lambda", Lambda)
     rho = float(as_finite_array("rho", rho, 0))
     if not 0 < rho < 1:

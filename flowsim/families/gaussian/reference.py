@@ -236,3 +236,188 @@ def span_reverse_kl(t, y, p, n=None):
 def span_forward_kl(t, y, p, n=None):
     """dy/dt of the span state y = [X (K r), theta (K), log v] for KL(p‖q), full-space gradient."""
     return _span_rhs(np.asarray(y, float), p, "forward_kl", n)
+
+
+# --------------------------------------- gaussian: f-divergences (full space, pathwise)
+#
+# D_f(p ‖ q) = ∫ q f(p/q) and its plain gradient in the span state [X, θ, s], written
+# without the kernels' machinery (flowsim.families.gaussian.fdivergence: no effective
+# dimension, no principal axes, no node allocation, no g): the integrals run over the r
+# span coordinates (an axis-aligned tensor Gauss–Hermite rule) times, when d > r, the
+# radial variable |x_⊥|² (scipy's generalized Gauss–Laguerre rule), with v = τ as well.
+# (tests/test_gaussian_divergences.py checks both against integrals over the full R², R³.)
+# The gradient is the reparametrisation (pathwise) one, which needs f′ but not g = f − u f′:
+#
+#   ∂D/∂ν_k = ∫ w_k q_k f′(u) u ∇log u − ∫ p f′(u) s_k (x − ν_k)/v
+#   ∂D/∂s   = Σ_k ∫ w_k q_k f′(u) u ∇log u·(x − ν_k)/2 − ∫ p f′(u) Σ_l s_l (|x − ν_l|²/(2v) − d/2)
+#   ∂D/∂θ_k = ∫ w_k (q_k − q) f(u) − ∫ p f′(u) (s_k − w_k)
+#
+# Every integral ∫ H is taken as Σ_c b_c E_{N_c}[H / Z] over the components N_c (mass b_c)
+# of Z = p + q (+ the geometric components (ρ_j p_j)^t (w_k q_k)^(1−t) for χ² and α ∉ [0, 1]),
+# so that H/Z stays bounded. The generators are written here again, in numpy.
+
+FDIV_NODES = {1: 600, 2: 240, 3: 48, 4: 20}   # per axis of the tensor rule (full space: d axes)
+FDIV_NODES_UNEQUAL = {1: 600, 2: 400, 3: 64, 4: 24}  # where v/τ is outside [0.6, 1.7]
+
+
+@lru_cache(maxsize=None)
+def _fdiv_tensor_rule(dim: int, n: int):
+    """tensor_rule with scipy's Gauss–Hermite nodes (numpy's overflow above ~300 nodes)."""
+    from scipy.special import roots_hermitenorm
+
+    x, w = roots_hermitenorm(n)
+    w = w / w.sum()
+    grids = np.meshgrid(*([x] * dim), indexing="ij")
+    weights = np.ones(1)
+    for _ in range(dim):
+        weights = np.outer(weights, w).ravel()
+    return np.stack([g.ravel() for g in grids], -1), weights
+FDIV_RADIAL_NODES = 16
+
+
+def _fdiv_numpy_generator(name, a):
+    """(f, f′) of objective `name` as numpy functions of u (written independently of
+    flowsim.divergences), and the exponent t of its geometric components (0: none)."""
+    if name == "js":
+        def f(u):
+            return u * np.log(u) - (1.0 + u) * np.log1p(u)
+
+        def fp(u):
+            return -np.log1p(1.0 / u)
+        return f, fp, 0.0
+    if name == "nonsaturating":
+        def f(u):
+            return (1.0 + u) * (np.log1p(1.0 / u) - math.log(2.0))
+
+        def fp(u):
+            return np.log1p(1.0 / u) - math.log(2.0) - 1.0 / u
+        return f, fp, 0.0
+    if name == "chi2":
+        return (lambda u: (u - 1.0) ** 2), (lambda u: 2.0 * (u - 1.0)), 2.0
+    if name == "hellinger":
+        return (lambda u: 0.5 * (np.sqrt(u) - 1.0) ** 2), (lambda u: 0.5 - 0.5 / np.sqrt(u)), 0.0
+    if name == "alpha":
+        def f(u):
+            return (np.power(u, a) - 1.0 - a * (u - 1.0)) / (a * (a - 1.0))
+
+        def fp(u):
+            return (np.power(u, a - 1.0) - 1.0) / (a - 1.0)
+        return f, fp, (a if (a > 1.0 or a < 0.0) else 0.0)
+    raise ValueError(f"objective: no numpy f-divergence generator {name!r}")
+
+
+def _fdiv_unpack(y, p):
+    K, M, r = int(p[HK]), int(p[HM]), int(p[HR])
+    T = p[HEAD:HEAD + M * r].reshape(M, r)
+    rho = np.exp(p[HEAD + M * r:HEAD + M * r + M])
+    X = np.asarray(y[:K * r], float).reshape(K, r)
+    th = np.asarray(y[K * r:K * r + K], float)
+    return K, M, r, T, rho, X, th, math.exp(y[K * r + K])
+
+
+def _log_gauss(y, zz, c, var, d):
+    """log N(x; c, var I_d) at points x = (y, x_⊥), |x_⊥|² = zz: y (N, r), c (J, r) -> (N, J)."""
+    sq = np.sum((y[:, None, :] - c[None]) ** 2, -1) + zz[:, None]
+    return -0.5 * sq / var - 0.5 * d * math.log(2.0 * math.pi * var)
+
+
+def _lse(a, axis=-1):
+    m = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+
+
+def fdivergence_full_space(y, p, name, a=0.5, n=None, n_radial=FDIV_RADIAL_NODES):
+    """(D, dD/dX (K, r), dD/dθ (K,), dD/ds) of D_f(p ‖ q) for the span state y and packed
+    parameters p (flowsim.families.gaussian.span layout), by the rule above."""
+    from scipy.special import roots_genlaguerre
+
+    f, fp, t = _fdiv_numpy_generator(name, a)
+    K, M, r, T, rho, X, th, v = _fdiv_unpack(y, p)
+    tau, d = p[HTAU], int(p[HDIM])
+    w = _softmax(th)
+    lw, lr = np.log(w), np.log(rho)
+    comps = [(X[k], v, lw[k]) for k in range(K)] + [(T[j], tau, lr[j]) for j in range(M)]
+    if t != 0.0:
+        P = t / tau + (1.0 - t) / v
+        if P <= 0.0:
+            inf = np.full((K, r), np.inf)
+            return math.inf, inf, np.full(K, np.inf), math.inf
+        for j in range(M):
+            for k in range(K):
+                c = (t * T[j] / tau + (1.0 - t) * X[k] / v) / P
+                # log ∫ (ρ_j p_j)^t (w_k q_k)^(1−t) dx, completing the square in d dimensions
+                lg = (t * lr[j] + (1.0 - t) * lw[k]
+                      - 0.5 * d * (t * math.log(2 * math.pi * tau) + (1 - t) * math.log(2 * math.pi * v))
+                      + 0.5 * d * math.log(2 * math.pi / P)
+                      - 0.5 * (t / tau) * ((1 - t) / v) / P * np.sum((T[j] - X[k]) ** 2))
+                comps.append((c, 1.0 / P, lg))
+    D = r
+    far = not 0.6 <= v / tau <= 1.7          # one family much narrower: more nodes
+    Zn, Zw = _fdiv_tensor_rule(D, n or (FDIV_NODES_UNEQUAL if far else FDIV_NODES)[D])
+    if d > r:
+        tr, twr = roots_genlaguerre(n_radial, 0.5 * (d - r) - 1.0)
+        Rn, Rw = 2.0 * tr, twr / twr.sum()
+    else:
+        Rn, Rw = np.zeros(1), np.ones(1)
+    lb = np.array([c[2] for c in comps])
+    lbmax = lb.max()
+    e_hi, e_lo = 700.0 / max(1.0, t), 700.0 / max(1.0, -t)
+    val = 0.0
+    gX = np.zeros((K, r))
+    gth = np.zeros(K)
+    gs = 0.0
+    for centre, var, lmass in comps:
+        sd = math.sqrt(var)
+        pts = np.concatenate([centre, np.zeros(D - r)])[None, :] + sd * Zn     # (N, D)
+        yy = np.repeat(pts[:, :r], Rn.size, axis=0)
+        zz = np.repeat(np.sum(pts[:, r:] ** 2, -1), Rn.size) + np.tile(var * Rn, pts.shape[0])
+        wt = np.repeat(Zw, Rn.size) * np.tile(Rw, pts.shape[0]) * math.exp(lmass - lbmax)
+        a_q = lw[None] + _log_gauss(yy, zz, X, v, d)            # log w_k q_k(x), (N, K)
+        a_p = lr[None] + _log_gauss(yy, zz, T, tau, d)          # log ρ_j p_j(x), (N, M)
+        lq, lp = _lse(a_q), _lse(a_p)
+        parts = [lq, lp]
+        if t != 0.0:
+            parts.append(_lse((t * a_p[:, :, None] + (1 - t) * a_q[:, None, :]).reshape(len(lq), -1)))
+        lz = _lse(np.stack(parts, -1))
+        s_q = np.exp(a_q - lq[:, None])                          # variational responsibilities
+        pi_p = np.exp(a_p - lp[:, None])                         # target responsibilities
+        ell = np.clip(lp - lq, -e_lo, e_hi)
+        u = np.exp(ell)
+        fu, fpu = f(u), fp(u)
+        qz = np.exp(lq - lz)                                     # q/Z, p/Z, w_k q_k/Z
+        pz = np.exp(lp - lz)
+        wqz = np.exp(a_q - lz[:, None])
+        grad_lu = (pi_p @ T - yy) / tau - (s_q @ X - yy) / v    # ∇_y log u, (N, r)
+        zterm = zz * (1.0 / v - 1.0 / tau)                       # x_⊥·∇_⊥ log u
+        val += wt @ (qz * fu)
+        for k in range(K):
+            dyk = yy - X[k]
+            gX[k] += (wt * wqz[:, k] * fpu * u) @ grad_lu - (wt * pz * fpu * s_q[:, k]) @ dyk / v
+            gth[k] += wt @ ((wqz[:, k] - w[k] * qz) * fu - pz * fpu * (s_q[:, k] - w[k]))
+            gs += 0.5 * (wt * wqz[:, k] * fpu * u) @ (np.sum(grad_lu * dyk, -1) + zterm)
+        sq_nu = np.sum((yy[:, None, :] - X[None]) ** 2, -1) + zz[:, None]       # |x − ν_l|²
+        gs -= (wt * pz * fpu) @ np.sum(s_q * (sq_nu / (2 * v) - 0.5 * d), -1)
+    sc = math.exp(lbmax)
+    return val * sc, gX * sc, gth * sc, gs * sc
+
+
+def _span_fdiv_rhs(name):
+    def rhs(t, y, p, n=None):
+        from .fdivergence import DEFAULT_ALPHA, HPARAM
+
+        a = p[HPARAM] if p[HPARAM] != 0.0 else DEFAULT_ALPHA
+        _, gX, gth, gs = fdivergence_full_space(np.asarray(y, float), p, name, a, n)
+        if not np.isfinite(gs):                  # an infinite divergence: +inf, as the kernels
+            return np.full(y.size, np.inf)
+        return np.concatenate([-gX.ravel(), -gth * (p[HTW] != 0.0), [-gs * (p[HTV] != 0.0)]])
+    rhs.__name__ = rhs.__qualname__ = f"span_{name}"
+    rhs.__doc__ = (f"dy/dt of the span state y = [X (K r), θ (K), log v] for the {name} "
+                   "f-divergence: the pathwise gradient of fdivergence_full_space.")
+    return rhs
+
+
+span_js = _span_fdiv_rhs("js")
+span_nonsaturating = _span_fdiv_rhs("nonsaturating")
+span_chi2 = _span_fdiv_rhs("chi2")
+span_hellinger = _span_fdiv_rhs("hellinger")
+span_alpha = _span_fdiv_rhs("alpha")

@@ -24,6 +24,21 @@ Vector flows (Stein's lemma; pi_j, s_k target / variational responsibilities):
      ds/dt = -d/2 + 1/(2v) sum_j rho_j [ sum_k E_{p_j}[s_k] |T_j - X_k|^2
                - (tau/v) sum_{k,l} E_{p_j}[s_k s_l] |X_k - X_l|^2 + tau d ].
 
+(B1) Annealed reverse KL under a temperature schedule (flowsim.schedule),
+     L_beta = E_q[log q] - beta E_q[log p] = sum_k w_k F_k^beta,
+     F_k^beta = E_{q_k}[log q] - beta E_{q_k}[log p] (the orthogonal complement's part:
+     (d - r)/2 (beta v/tau - 1 - log(v/tau) + (beta - 1) log(2 pi tau))).
+     S2 split: the attraction w_k (sum_j E_{q_k}[pi_j] T_j - X_k)/tau comes from log p (times
+     beta), the repulsion sum_l C_kl (X_k - X_l)/v from log q;
+     dtheta_k/dt = -w_k (F_k^beta - L_beta);
+     ds/dt = -[d/2 (beta v/tau - 1) + 1/(2v) sum_k w_k E_{q_k} sum_{l<l'} s_l s_l' |X_l - X_l'|^2
+               - beta v/(2 tau^2) sum_k w_k E_{q_k} sum_{i<j} pi_i pi_j |T_i - T_j|^2]
+     (-d/2 and the s_l s_l' sum from the entropy, d/2 v/tau and the pi_i pi_j sum from log p).
+     beta = beta(t) is read from the schedule tail right after the 1-D quadrature block
+     (`own_end`; in the full layout the span part of p carries it); the plain kernels run
+     the same code with beta = 1.0 (unchanged bit for bit). The annealed model's value
+     kernel is the plain KL(q||p) (beta = 1, what the schedule anneals towards).
+
 Expectations. Under x ~ N(c, v' I_r), the log-ratios l_i(x) = log(w_i N_i(x)/N_0(x)) of an
 n-component mixture are an n-dim Gaussian vector b + A z of rank n_e <= n - 1; after an
 eigen-decomposition of A A^T they are b + U sqrt(lam) eta, eta ~ N(0, I_{n_e}). So every
@@ -57,8 +72,10 @@ import numpy as np
 
 from .quadrature import logistic_normal, quadrature_params, hermite_rule
 from ...numerics.jit import kernel
+from ...schedule import beta_at
 
 HK, HM, HR, HTAU, HDIM, HRESERVED, HTW, HTV, HNCUB = range(9)
+HPARAM = 9              # the objective's own parameter (the alpha objective's α)
 HEAD = 12
 DEFAULT_N_CUBATURE = 80
 EIG_TOL = 1e-13
@@ -117,6 +134,14 @@ def _offsets(p):
     cw_off = cx_off + ncub
     q_off = cw_off + ncub
     return K, M, r, ncub, t_off, lr_off, cx_off, cw_off, q_off
+
+
+@kernel
+def own_end(p):
+    """Where the model's own part of p ends (the end of its 1-D quadrature block,
+    2 + 2 n_gh + 5 n_t entries from q_off): a schedule's tail starts here."""
+    q_off = _offsets(p)[8]
+    return q_off + 2 + 2 * int(p[q_off]) + 5 * int(p[q_off + 1])
 
 
 @kernel
@@ -239,9 +264,10 @@ def _sq(a, b):
 
 
 @kernel
-def reverse_terms(y, p, F, gam, cq, pvar, qvar):
+def reverse_terms(y, p, F, gam, cq, pvar, qvar, beta=1.0):
     """F_k, gam[k, j] = E_{q_k} pi_j, cq[k, l] = E_{q_k} s_l, E_{q_k} of the two variance
-    sums of (S2) into pvar[k], qvar[k]; returns L = KL(q||p) (S1)."""
+    sums of (S2) into pvar[k], qvar[k]; returns L = KL(q||p) (S1). With beta: F_k^beta
+    and L_beta of the annealed objective (B1)."""
     K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
     tau = p[HTAU]
     d = p[HDIM]
@@ -250,14 +276,15 @@ def reverse_terms(y, p, F, gam, cq, pvar, qvar):
     esq = np.empty(K)
     essq = np.empty((K, K))
     L = 0.0
-    cd = 0.5 * (d - r) * (v / tau - 1.0 - math.log(v / tau))
+    cd = 0.5 * (d - r) * (beta * (v / tau) - 1.0 - math.log(v / tau)
+                          + (beta - 1.0) * math.log(2.0 * math.pi * tau))
     for k in range(K):
         xk = X[k]
         lse_p = mixture_expectations(lr, T, tau, xk, v, p, esp, essp)
         lse_q = mixture_expectations(lw, X, v, xk, v, p, esq, essq)
         elogp = -0.5 * r * math.log(2 * math.pi * tau) - 0.5 * (_sq(xk, T[0]) + r * v) / tau + lse_p
         elogq = -0.5 * r * math.log(2 * math.pi * v) - 0.5 * (_sq(xk, X[0]) + r * v) / v + lse_q
-        F[k] = elogq - elogp + cd
+        F[k] = elogq - beta * elogp + cd
         L += w[k] * F[k]
         pv = 0.0
         for i in range(M):
@@ -303,18 +330,27 @@ def forward_terms(y, p, es, ess):
 @kernel
 def rhs_reverse_kl(t, y, p, out):
     """dy/dt = -grad_y KL(q||p), y = [X (K r), theta (K), log v] (S2)."""
-    _rhs(y, p, out, False)
+    _rhs(y, p, out, False, 1.0)
+
+
+@kernel
+def rhs_reverse_kl_annealed(t, y, p, out):
+    """dy/dt = -grad_y L_beta(t), L_beta = E_q[log q] - beta(t) E_q[log p] (B1, S2 split),
+    beta(t) from the schedule tail at own_end(p)."""
+    o = own_end(p)
+    _rhs(y, p, out, False, beta_at(t, p[o], p[o + 1], p[o + 2]))
 
 
 @kernel
 def rhs_forward_kl(t, y, p, out):
     """dy/dt = -grad_y KL(p||q), y = [X (K r), theta (K), log v] (S3)."""
-    _rhs(y, p, out, True)
+    _rhs(y, p, out, True, 1.0)
 
 
 @kernel
-def _rhs(y, p, out, forward):
-    """dy/dt = -grad_y L: (S2) reverse, (S3) forward."""
+def _rhs(y, p, out, forward, beta):
+    """dy/dt = -grad_y L: (S2) reverse (annealed with beta, B1; beta = 1.0 is the plain
+    reverse KL), (S3) forward."""
     K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
     tau = p[HTAU]
     d = p[HDIM]
@@ -328,7 +364,7 @@ def _rhs(y, p, out, forward):
         cq = np.empty((K, K))
         pvar = np.empty(K)
         qvar = np.empty(K)
-        L = reverse_terms(y, p, F, gam, cq, pvar, qvar)
+        L = reverse_terms(y, p, F, gam, cq, pvar, qvar, beta)
         for k in range(K):
             for a in range(r):
                 acc = -X[k, a]
@@ -339,7 +375,7 @@ def _rhs(y, p, out, forward):
                     if l != k:
                         C = 0.5 * (w[k] * cq[k, l] + w[l] * cq[l, k])
                         rep += C * (X[k, a] - X[l, a])
-                out[k * r + a] = w[k] * acc / tau + rep / v
+                out[k * r + a] = beta * (w[k] * acc / tau) + rep / v
             if tw:
                 out[K * r + k] = -w[k] * (F[k] - L)
         if tv:
@@ -348,7 +384,8 @@ def _rhs(y, p, out, forward):
             for k in range(K):
                 sq_ += w[k] * qvar[k]
                 sp_ += w[k] * pvar[k]
-            out[K * r + K] = -(0.5 * d * (v / tau - 1.0) + 0.5 * sq_ / v - 0.5 * v * sp_ / (tau * tau))
+            out[K * r + K] = -(0.5 * d * (beta * (v / tau) - 1.0) + 0.5 * sq_ / v
+                               - beta * (0.5 * v * sp_ / (tau * tau)))
     else:
         es = np.empty((M, K))
         ess = np.empty((M, K, K))
@@ -382,11 +419,12 @@ def _rhs(y, p, out, forward):
 
 @kernel
 def reverse_kl(y, p):
-    """KL(q||p) of the full d-dimensional mixtures (S1)."""
+    """KL(q||p) of the full d-dimensional mixtures (S1) (also the value kernel of the
+    annealed model, B1)."""
     K = int(p[HK])
     M = int(p[HM])
     return reverse_terms(y, p, np.empty(K), np.empty((K, M)), np.empty((K, K)),
-                         np.empty(K), np.empty(K))
+                         np.empty(K), np.empty(K), 1.0)
 
 
 @kernel
@@ -407,3 +445,28 @@ def mode_responsibilities(y, p, out):
         mixture_expectations(lr, T, p[HTAU], X[k], v, p, esp, essp)
         for j in range(M):
             out[k, j] = esp[j]
+
+
+@kernel
+def natural_scale(y, p, s):
+    """Inverse block-diagonal Fisher of the mixture (docs/derivations.md, A3): the span
+    coordinates of mean k v/w_k, logit k 1/w_k, log v 2/d."""
+    _scales(y, p, s, True)
+
+
+@kernel
+def wfr_scale(y, p, s):
+    """Wasserstein–Fisher–Rao (A4): mean k 1/w_k, logit k 1/w_k, log v 4/(d v)."""
+    _scales(y, p, s, False)
+
+
+@kernel
+def _scales(y, p, s, natural):
+    K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
+    d = p[HDIM]
+    for k in range(K):
+        mean = v / w[k] if natural else 1.0 / w[k]
+        for a in range(r):
+            s[k * r + a] = mean
+        s[K * r + k] = 1.0 / w[k]
+    s[K * r + K] = 2.0 / d if natural else 4.0 / (d * v)

@@ -36,6 +36,24 @@ Derivation (docs/derivations.md, G1, R1-R4, F1-F5; general tau, v, forward KL):
 (F5) G_j = -d/2 log(tau/v) - d/2 + log rho_j + P(log(rho_j'/rho_j) - Lambda/(2 tau), sqrt(Lambda/tau))
            + (|mu_j - nu_1|^2 + d tau)/(2v) - log w_1 - P(b_j, alpha_b).
 
+(B1) Annealed reverse KL under a temperature schedule (flowsim.schedule),
+     L_beta = E_q[log q] - beta E_q[log p] = sum_k w_k F_k^beta,  F_k^beta = A_k - beta B_k,
+       A_k = E_{q_k} log q = log w_k - d/2 log(2 pi v) - d/2 + P(a_k, alpha_a)           (entropy part)
+       B_k = E_{q_k} log p = log rho - d/2 log(2 pi tau) - (Q_kk + d v)/(2 tau) + P(h_k, alpha_h),
+     so F_k^beta = d/2 (beta v/tau - 1 - log(v/tau) + (beta - 1) log(2 pi tau))
+                   + beta Q_kk/(2 tau) + log w_k + P(a_k, alpha_a) - beta log rho - beta P(h_k, alpha_h);
+     R1: the attraction w_k (gamma_k Delta - u_k)/tau comes from log p (times beta), the
+         repulsion (c/v)(u_k - u_k') from log q:  a_k = beta w_k gamma_k/tau,
+         b_kk = -beta w_k/tau + c/v, b_kk' = -c/v;
+     R3: dtheta_k/dt = -w_k (F_k^beta - L_beta);
+     R4: ds/dt = -[d/2 (beta v/tau - 1) + D/(2v) sum_k w_k V(a_k, alpha_a)
+                   - beta v Lambda/(2 tau^2) sum_k w_k V(h_k, alpha_h)]
+         (-d/2 and the D term from the entropy, d/2 v/tau and the Lambda term from log p).
+     beta = beta(t) is read from the schedule tail right after the quadrature block
+     (`own_end`); the plain kernels run the same code with beta = 1.0 (beta x = x and
+     (beta - 1) x = 0 exactly, so they are unchanged bit for bit). The annealed model's
+     value kernel is the plain KL(q||p) (beta = 1, what the schedule anneals towards).
+
 S, P, V are `flowsim.families.gaussian.quadrature.logistic_normal` (error < 7e-12 for alpha up to 100, |beta| up
 to 5000). Fixed weights / fixed variance: the corresponding derivatives are set to 0.
 Cost: `rhs` needs 4 expectations (reverse: h_1, h_2, a_1, a_2) or 2 (forward: b_1, b_2);
@@ -64,6 +82,7 @@ import numpy as np
 
 from .quadrature import logistic_normal, quadrature_params
 from ...numerics.jit import kernel
+from ...schedule import beta_at
 
 LAM, RHO, TAU, DIM, RESERVED, TRAIN_W, TRAIN_V = range(7)
 QOFF = 8
@@ -76,6 +95,19 @@ def pack_params(Lam, rho, tau, d, train_weights, train_var, n_gh):
     the kernel's: rhs_reverse_kl or rhs_forward_kl)."""
     head = np.array([Lam, rho, tau, float(d), 0.0, float(train_weights), float(train_var), 0.0])
     return np.concatenate([head, quadrature_params(n_gh)])
+
+
+@kernel
+def quadrature_end(p, off):
+    """End of the `quadrature_params` block at p[off:]: 2 + 2 n_gh + 5 n_t entries."""
+    return off + 2 + 2 * int(p[off]) + 5 * int(p[off + 1])
+
+
+@kernel
+def own_end(p):
+    """Where the model's own part of p ends (8 + the quadrature block): a schedule's tail
+    starts here."""
+    return quadrature_end(p, QOFF)
 
 
 @kernel
@@ -114,8 +146,9 @@ def _dist2(y):
 
 
 @kernel
-def reverse_terms(y, p, res, with_v=True):
-    """res = [gamma_1, gamma_2, Sa_1, Sa_2, F_1, F_2, Va_1, Va_2, Vh_1, Vh_2, L] (R1-R2).
+def reverse_terms(y, p, res, with_v=True, beta=1.0):
+    """res = [gamma_1, gamma_2, Sa_1, Sa_2, F_1, F_2, Va_1, Va_2, Vh_1, Vh_2, L] (R1-R2);
+    with beta, F_k = F_k^beta and L = L_beta of the annealed objective (B1).
 
     with_v=False leaves res[6:10] (the V terms of R4) unwritten."""
     Lam = p[LAM]
@@ -129,7 +162,8 @@ def reverse_terms(y, p, res, with_v=True):
     lr = math.log1p(-rho) - math.log(rho)
     ah = math.sqrt(v * Lam) / tau
     aa = math.sqrt(D / v)
-    cd = 0.5 * d * (v / tau - 1.0 - math.log(v / tau))
+    cd = 0.5 * d * (beta * (v / tau) - 1.0 - math.log(v / tau)
+                    + (beta - 1.0) * math.log(2.0 * math.pi * tau))
     for k in range(2):
         mk = y[M1 + k]
         qkk = y[Q11] if k == 0 else y[Q22]
@@ -144,7 +178,8 @@ def reverse_terms(y, p, res, with_v=True):
         res[2 + k] = buf[0]
         if with_v:
             res[6 + k] = buf[2]
-        res[4 + k] = cd + 0.5 * qkk / tau + lwk + buf[1] - math.log(rho) - ph
+        res[4 + k] = (cd + beta * (0.5 * qkk / tau) + lwk + buf[1] - beta * math.log(rho)
+                      - beta * ph)
     res[10] = w1 * res[4] + w2 * res[5]
 
 
@@ -188,18 +223,27 @@ def forward_terms(y, p, res, with_kl=True):
 @kernel
 def rhs_reverse_kl(t, y, p, out):
     """dy/dt = -grad_y KL(q||p) for y = [m_1, m_2, Q_11, Q_12, Q_22, theta_1, theta_2, s] (R1-R4)."""
-    _rhs(y, p, out, False)
+    _rhs(y, p, out, False, 1.0)
+
+
+@kernel
+def rhs_reverse_kl_annealed(t, y, p, out):
+    """dy/dt = -grad_y L_beta(t), L_beta = E_q[log q] - beta(t) E_q[log p] (B1, R1-R4 split),
+    beta(t) from the schedule tail at own_end(p)."""
+    o = own_end(p)
+    _rhs(y, p, out, False, beta_at(t, p[o], p[o + 1], p[o + 2]))
 
 
 @kernel
 def rhs_forward_kl(t, y, p, out):
     """dy/dt = -grad_y KL(p||q) for y = [m_1, m_2, Q_11, Q_12, Q_22, theta_1, theta_2, s] (F1-F4)."""
-    _rhs(y, p, out, True)
+    _rhs(y, p, out, True, 1.0)
 
 
 @kernel
-def _rhs(y, p, out, forward):
-    """dy/dt = -grad_y L of the reverse (R1-R4) or forward (F1-F4) KL."""
+def _rhs(y, p, out, forward, beta):
+    """dy/dt = -grad_y L of the reverse (R1-R4; annealed with beta, B1) or forward (F1-F4)
+    KL; beta = 1.0 is the plain reverse KL."""
     Lam = p[LAM]
     rho = p[RHO]
     tau = p[TAU]
@@ -209,12 +253,12 @@ def _rhs(y, p, out, forward):
     D = _dist2(y)
     if not forward:
         res = np.empty(11)
-        reverse_terms(y, p, res, p[TRAIN_V] != 0.0)
+        reverse_terms(y, p, res, p[TRAIN_V] != 0.0, beta)
         g1 = res[0]
         g2 = res[1]
         c = 0.5 * (w1 * res[2] + w2 * res[3])
-        _overlap_rates(y, Lam, w1 * g1 / tau, w2 * g2 / tau,
-                       -w1 / tau + c / v, -c / v, -c / v, -w2 / tau + c / v, out)
+        _overlap_rates(y, Lam, beta * (w1 * g1 / tau), beta * (w2 * g2 / tau),
+                       -beta * (w1 / tau) + c / v, -c / v, -c / v, -beta * (w2 / tau) + c / v, out)
         if p[TRAIN_W] != 0.0:
             dth = -w1 * w2 * (res[4] - res[5])
             out[TH1] = dth
@@ -223,8 +267,8 @@ def _rhs(y, p, out, forward):
             out[TH1] = 0.0
             out[TH2] = 0.0
         if p[TRAIN_V] != 0.0:
-            out[LOGV] = -(0.5 * d * (v / tau - 1.0) + 0.5 * D / v * (w1 * res[6] + w2 * res[7])
-                          - 0.5 * v * Lam / (tau * tau) * (w1 * res[8] + w2 * res[9]))
+            out[LOGV] = -(0.5 * d * (beta * (v / tau) - 1.0) + 0.5 * D / v * (w1 * res[6] + w2 * res[7])
+                          - beta * (0.5 * v * Lam / (tau * tau) * (w1 * res[8] + w2 * res[9])))
         else:
             out[LOGV] = 0.0
     else:
@@ -259,9 +303,10 @@ def _rhs(y, p, out, forward):
 
 @kernel
 def reverse_kl(y, p):
-    """KL(q || p) of the full d-dimensional mixtures (R2): sum_k w_k F_k."""
+    """KL(q || p) of the full d-dimensional mixtures (R2): sum_k w_k F_k (also the value
+    kernel of the annealed model, B1)."""
     res = np.empty(11)
-    reverse_terms(y, p, res)
+    reverse_terms(y, p, res, True, 1.0)
     return res[10]
 
 

@@ -14,17 +14,20 @@ from __future__ import annotations
 import numpy as np
 
 from ...diagnostics import Observables
+from ...geometry import geometry, with_geometry
+from ...schedule import check_schedule, kernels_for, schedule_tail
 from ...numerics.special import i0e
 from ...problem import WEIGHT_MODES, Problem
 from ...registry import objective as lookup_objective
 from ...validation import check_choice, check_integer, check_options
 from .inputs import INPUTS
 from .mixture import VonMisesMixture, circle_grid, quadrature_size, wrap_angle
-from .params import pack_params, pack_state, unpack_state
+from .params import natural_scale, pack_params, pack_state, unpack_state, wfr_scale
 
-OPTIONS = ("n_quad",)
+OPTIONS = ("n_quad", "geometry", "schedule")
 REDUCTION = "circle"
 MIN_NODES = 16
+MAX_NODES = 2 ** 22
 
 
 def build(target, init, *, objective, weights="trainable", **options) -> Problem:
@@ -39,8 +42,14 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
         raise ValueError(f"init: expected a VonMisesMixture, got {type(init).__name__}")
     check_choice("weights", weights, WEIGHT_MODES)
     obj = lookup_objective("vonmises", objective)
-    check_options(options, OPTIONS + tuple(obj.parameters), "the von Mises family")
+    geom = geometry(options.get("geometry", "euclidean"))
+    check_options(options, OPTIONS + tuple(obj.parameters) + tuple(geom.parameters),
+                  "the von Mises family")
     own = obj.options(options)
+    flow = geom.options(options)
+    schedule = options.get("schedule")
+    schedule = None if schedule is None else check_schedule(schedule)
+    kernels = kernels_for(obj, schedule)
     lam = own.get("regularization", 0.0)
     if obj.check_inputs is not None:
         obj.check_inputs(target, init)
@@ -48,12 +57,17 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
     n_quad = options.get("n_quad")
     if n_quad is None:
         n_quad = quadrature_size(max(target.kappa.max(), init.kappa.max()))
-    n_quad = check_integer("n_quad", n_quad, minimum=MIN_NODES)
+    n_quad = check_integer("n_quad", n_quad, minimum=MIN_NODES, maximum=MAX_NODES)
     params = pack_params(target, n_comp, weights == "trainable", lam, n_quad)
-    return Problem(obj.model(REDUCTION), pack_state(init), params, FAMILY,
-                   {"family": "vonmises", "objective": objective, "weights": weights,
-                    "regularization": lam, "n_quad": n_quad, "target": target, "init": init,
-                    "n_components": n_comp, "reduction": REDUCTION, **own})
+    if schedule is not None:
+        params = np.concatenate([params, schedule_tail(schedule)])
+        own["schedule"] = schedule
+    problem = Problem(obj.model(REDUCTION, kernels), pack_state(init), params, FAMILY,
+                      {"family": "vonmises", "objective": objective, "weights": weights,
+                       "regularization": lam, "n_quad": n_quad, "target": target, "init": init,
+                       "n_components": n_comp, "reduction": REDUCTION, **own})
+    scale = {"natural": natural_scale, "wfr": wfr_scale}.get(geom.metric)
+    return with_geometry(problem, geom, flow, scale)
 
 
 class CircleFamily:
@@ -65,6 +79,7 @@ class CircleFamily:
     build = staticmethod(build)
 
     bench_t_max = 50.0
+    bench_quick_options: dict = {}
 
     def example_problem(self, objective, **options):
         """The benchmark's circle flow: a three-mode target (κ* = 20, unequal weights) and a
@@ -102,7 +117,7 @@ class CircleFamily:
 
     def final(self, trajectory):
         """q at the last saved time (angles are the user's coordinates)."""
-        return self.distribution(trajectory.problem, trajectory.states[-1])
+        return self.distribution(trajectory.problem, trajectory.problem.base(trajectory.states[-1]))
 
     def user_variables(self, trajectory, max_dim):
         """Nothing beyond the state variables: mu and kappa are the user's coordinates."""

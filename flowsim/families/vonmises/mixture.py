@@ -19,6 +19,7 @@ the largest concentration.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from ...validation import as_finite_array, check_positive_array, check_simplex
 from ...numerics.jit import kernel
 
 LOG_2PI = math.log(2.0 * math.pi)
+KAPPA_MAX = 1e6
 
 
 def wrap_angle(theta):
@@ -44,6 +46,14 @@ class VonMisesMixture:
         kappa = check_positive_array("kappa", kappa)
         if mu.ndim > 1 or kappa.ndim > 1:
             raise ValueError(f"mu/kappa: expected scalars or 1-d arrays, got shapes {mu.shape}, {kappa.shape}")
+        if mu.size == 0 or kappa.size == 0:
+            raise ValueError("mu: need at least one component (K >= 1)")
+        if np.any(kappa > KAPPA_MAX):
+            raise ValueError(f"kappa: must be <= {KAPPA_MAX:g} (the trapezoid rule resolves peaks "
+                             f"of width 1/sqrt(kappa) with at most 2^16 nodes), got {kappa.max():g}")
+        if np.any(np.abs(mu) > 2.0 * np.pi):
+            warnings.warn(f"mu: angles beyond 2π ({np.abs(mu).max():g}) look like degrees; "
+                          "convert them with np.radians", UserWarning, stacklevel=2)
         size = max(mu.size, kappa.size, 0 if weights is None else np.size(weights))
         try:
             mu, kappa = (np.broadcast_to(a, (size,)).astype(float) for a in (mu, kappa))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...numerics.special import softmax
+from ...numerics.special import bessel_ratio, bessel_ratio_prime, softmax
 from .mixture import VonMisesMixture, circle_grid
 from ...numerics.jit import kernel
 
@@ -88,3 +88,29 @@ def add_weight_regularizer(w, lam, k, out_z):
     for j in range(k):
         out_z[j] -= 2.0 * lam * w[j] * ((w[j] - 1.0 / k) - mean)
     return lam * value
+
+
+@kernel
+def natural_scale(y, p, s):
+    """Inverse block-diagonal Fisher (docs/derivations.md, A3): logit k 1/w_k (Fisher–Rao
+    of the categorical), μ_k 1/(w_k κ_k A(κ_k)), log κ_k 1/(w_k κ_k² A'(κ_k))."""
+    k = int(p[0])
+    w = weights_of(y, k)
+    for i in range(k):
+        kap = np.exp(y[2 * k + i])
+        s[i] = 1.0 / w[i]
+        s[k + i] = 1.0 / (w[i] * kap * bessel_ratio(kap))
+        s[2 * k + i] = 1.0 / (w[i] * kap * kap * bessel_ratio_prime(kap))
+
+
+@kernel
+def wfr_scale(y, p, s):
+    """Wasserstein–Fisher–Rao (A4): logit k 1/w_k, μ_k 1/w_k (a location on the circle),
+    log κ_k 4 κ_k / w_k (the Gaussian limit σ² = 1/κ: W2 metric σ²/4 on log κ)."""
+    k = int(p[0])
+    w = weights_of(y, k)
+    for i in range(k):
+        kap = np.exp(y[2 * k + i])
+        s[i] = 1.0 / w[i]
+        s[k + i] = 1.0 / w[i]
+        s[2 * k + i] = 4.0 * kap / w[i]

@@ -155,3 +155,154 @@ def reverse_kl(t, y, p):
 def forward_kl(t, y, p):
     """forward_kl: L = h Σ_n p_n (log p_n − log q_n)."""
     return _mixture_kl(y, p, forward=True)
+
+
+# ------------------------------------------------- circle: f-divergences (FD1-FD4)
+#
+# L = h Σ_n q_n f(p_n/q_n), ∂L/∂φ = h Σ_n c_n ∂ log q_n/∂φ with c_n = q_n g(u_n),
+# g = f − u f′. Each named generator is written here as its perspective q f(p/q) and
+# q g(p/q) in closed form in ℓ = log p − log q (no u is formed), not from the kernels.
+
+def _log_mixture(y, p):
+    """(K, trainable, a, h, w, κ, log q (N), responsibilities r (N, K), ∂a/∂μ, ∂a/∂s (N, K),
+    log p (N)) of a circle state."""
+    K, M, trainable, a, N, _, _, _, cos_t, sin_t, log_p = _circle_layout(p)
+    z, mu, kap = y[:K], y[K:2 * K], np.exp(y[2 * K:3 * K])
+    log_w = z - (z.max() + np.log(np.sum(np.exp(z - z.max()))))
+    c = np.outer(cos_t, np.cos(mu)) + np.outer(sin_t, np.sin(mu))
+    sn = np.outer(sin_t, np.cos(mu)) - np.outer(cos_t, np.sin(mu))
+    lc = log_w - LOG_2PI - kap - np.log(i0e(kap)) + kap * c
+    amax = lc.max(axis=1, keepdims=True)
+    log_q = amax[:, 0] + np.log(np.sum(np.exp(lc - amax), axis=1))
+    r = np.exp(lc - log_q[:, None])
+    return (K, trainable, a, 2.0 * np.pi / N, np.exp(log_w), kap, log_q, r, kap * sn,
+            kap * (c - _A(kap)), log_p)
+
+
+def _gradient_from_weights(cw, K, trainable, h, w, r, da_mu, da_s):
+    """dy/dt = −h Σ_n c_n Σ_k r_kn ∂a_kn/∂y, c_n = q_n g(u_n) (FD1)."""
+    cr = (h * cw)[:, None] * r
+    out = np.empty(3 * K)
+    out[K:2 * K] = -np.sum(cr * da_mu, axis=0)
+    out[2 * K:] = -np.sum(cr * da_s, axis=0)
+    out[:K] = -(cr.sum(axis=0) - w * h * cw.sum()) if trainable else 0.0
+    return out
+
+
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
+def _fdiv(y, p, weight):
+    K, trainable, a, h, w, kap, log_q, r, da_mu, da_s, log_p = _log_mixture(y, p)
+    return _gradient_from_weights(weight(log_p, log_q, a), K, trainable, h, w, r, da_mu, da_s)
+
+
+def js(t, y, p):
+    """js: L = h Σ [p log(p/(p+q)) + q log(q/(p+q))] = 2 JS − 2 log 2; q g = −q log(1 + p/q)."""
+    return _fdiv(y, p, lambda lp, lq, a: -np.exp(lq) * _softplus(lp - lq))
+
+
+def nonsaturating(t, y, p):
+    """nonsaturating: L = h Σ (p + q) log((p + q)/(2p)) = KL(q‖p) − 2 JS;
+    q g = q (−log D + 1 − log 2), −log D = log(1 + q/p)."""
+    return _fdiv(y, p, lambda lp, lq, a: np.exp(lq) * (_softplus(lq - lp) + 1.0 - np.log(2.0)))
+
+
+def chi2(t, y, p):
+    """chi2: L = h Σ (p² /q − 2p + q); q g = q − p²/q."""
+    return _fdiv(y, p, lambda lp, lq, a: np.exp(lq) - np.exp(2.0 * lp - lq))
+
+
+def hellinger(t, y, p):
+    """hellinger: L = h Σ ½ (√p − √q)²; q g = ½ (q − √(pq))."""
+    return _fdiv(y, p, lambda lp, lq, a: 0.5 * (np.exp(lq) - np.exp(0.5 * (lp + lq))))
+
+
+def alpha(t, y, p):
+    """alpha (a = p[3]): L = h Σ (p^a q^(1−a) − q − a (p − q))/(a (a − 1));
+    q g = −q (u^a − 1)/a = −q expm1(a ℓ)/a."""
+    return _fdiv(y, p, lambda lp, lq, a: -np.exp(lq) * np.expm1(a * (lp - lq)) / a)
+
+
+def fdivergence_generic(f, fprime):
+    """A reference for any generator, from its scalar Python f(u, a) and f′(u, a):
+    c_n = q_n (f(u_n) − u_n f′(u_n)) with u_n = exp(ℓ_n) (no log-space care)."""
+    fv = np.vectorize(f, otypes=[float])
+    fpv = np.vectorize(fprime, otypes=[float])
+
+    def rhs(t, y, p):
+        def weight(lp, lq, a):
+            u = np.exp(lp - lq)
+            return np.exp(lq) * (fv(u, a) - u * fpv(u, a))
+        return _fdiv(y, p, weight)
+    return rhs
+
+
+# ------------------------------------------------- circle: Wasserstein-1 (W1, W2)
+
+def _w1_median(D):
+    """The level c* where the length of {D_lin > c} is half the circle, D_lin the periodic
+    piecewise-linear interpolant of D (bisection over the distinct node levels, then linear
+    interpolation; a plateau holding the middle gives its level)."""
+    a, b = D, np.roll(D, -1)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    span = np.where(hi > lo, hi - lo, 1.0)
+
+    def above(c, left=False):
+        c = np.atleast_1d(c)[:, None]
+        frac = np.where(hi > lo, np.clip((hi - c) / span, 0.0, 1.0),
+                        (c <= lo) if left else (c < lo))
+        return frac.sum(axis=1)
+
+    levels = np.unique(D)
+    half = 0.5 * D.size
+    # first level whose length above is <= half (bisection; `above` is non-increasing)
+    lo_i, hi_i = -1, levels.size - 1
+    while hi_i - lo_i > 1:
+        mid = (lo_i + hi_i) // 2
+        if above(levels[mid])[0] <= half:
+            hi_i = mid
+        else:
+            lo_i = mid
+    i = hi_i
+    if i == 0:
+        return levels[0]
+    fa, fb = above(levels[i - 1])[0], above(levels[i], left=True)[0]
+    if fb > half:
+        return levels[i]
+    return levels[i - 1] + (fa - half) / (fa - fb) * (levels[i] - levels[i - 1])
+
+
+def wasserstein1(t, y, p):
+    """wasserstein1: D = h cumsum(p − q), D_lin its periodic linear interpolant, c* its median,
+    L = ∫ |D_lin − c*|; σ_n = ∂L/∂D_n at c* fixed (hat functions against sign(D_lin − c*),
+    by the crossing point of each segment), T_m = Σ_{n ≥ m} σ_n, ∂L/∂φ = −h Σ_m T_m ∂q_m/∂φ."""
+    K, M, trainable, _, N, _, _, _, cos_t, sin_t, log_p = _circle_layout(p)
+    z, mu, kap = y[:K], y[K:2 * K], np.exp(y[2 * K:3 * K])
+    w = _softmax(z)
+    h = 2.0 * np.pi / N
+    c = np.outer(cos_t, np.cos(mu)) + np.outer(sin_t, np.sin(mu))
+    sn = np.outer(sin_t, np.cos(mu)) - np.outer(cos_t, np.sin(mu))
+    qk = w * np.exp(kap * (c - 1.0)) / (2.0 * np.pi * i0e(kap))              # (N, K)
+    q = qk.sum(axis=1)
+    D = h * np.cumsum(np.exp(log_p) - q)
+    cstar = _w1_median(D)
+    a, b = D - cstar, np.roll(D, -1) - cstar
+    # hat-function integrals of sign(D_lin − c*) over each segment, to its left and right node
+    cross = a * b < 0
+    x0 = np.where(cross, h * a / np.where(cross, a - b, 1.0), 0.0)
+    sg = np.sign(a + b)
+    left = np.where(cross, np.sign(a) * (2 * x0 - x0 ** 2 / h - h / 2), sg * h / 2)
+    right = np.where(cross, np.sign(a) * (x0 ** 2 / h - h / 2), sg * h / 2)
+    flat = (a == 0) & (b == 0)
+    if flat.any():
+        share = -(left + right)[~flat].sum() / (h * flat.sum())
+        left[flat] = right[flat] = share * h / 2
+    sigma = left + np.roll(right, 1)
+    T = np.cumsum(sigma[::-1])[::-1]
+    out = np.empty(3 * K)
+    out[K:2 * K] = h * np.sum(T[:, None] * qk * kap * sn, axis=0)
+    out[2 * K:] = h * np.sum(T[:, None] * qk * kap * (c - _A(kap)), axis=0)
+    out[:K] = h * (np.sum(T[:, None] * qk, axis=0) - w * np.dot(T, q)) if trainable else 0.0
+    return out

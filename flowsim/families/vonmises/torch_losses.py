@@ -227,3 +227,108 @@ def mode_observables(q, p, n: int | None = None):
     ang = torch.gather(diff.abs(), -1, nearest[..., None]).squeeze(-1)
     kap = torch.gather(kappa_p.expand(mu_q.shape[:-1] + kappa_p.shape[-1:]), -1, nearest)
     return mass, nearest, ang * torch.sqrt(kap)
+
+
+# ------------------------------------------------------- f-divergences and W1 (FD1-FD4, W1)
+
+def _log_densities(q, p, n):
+    """(h, log q, log p) at the N trapezoid nodes, q and p = (logw, mu, kappa)."""
+    if n is None:
+        n = n_nodes(max(float(p[2].detach().max()), float(q[2].detach().max())))
+    theta = grid(n, q[1].dtype, q[1].device)
+    return TWO_PI / n, mixture_log_pdf(theta, *q), mixture_log_pdf(theta, *p)
+
+
+def js(q, p, weights="trainable", fixed_logw=None, n=None, regularization=0.0):
+    """2 JS(p, q) - 2 log 2 = E_p[log D*] + E_q[log(1 - D*)], D* = p/(p+q) (FD3): the minimax
+    GAN value at the optimal discriminator (by the envelope theorem its gradient is the
+    generator's with D* held fixed)."""
+    h, lq, lp = _log_densities(_weighted(q, weights, fixed_logw), p, n)
+    ell = lp - lq
+    return h * torch.sum(-torch.exp(lp) * torch.nn.functional.softplus(-ell)
+                         - torch.exp(lq) * torch.nn.functional.softplus(ell), dim=-1)
+
+
+def nonsaturating(q, p, weights="trainable", fixed_logw=None, n=None, regularization=0.0):
+    """The -log D generator loss with the discriminator D = p/(p+q) held fixed (FD4):
+    E_q[-log D] with D detached, plus the constant E_p[-log D] - 2 log 2 (detached), so that
+    the value is KL(q||p) - 2 JS(p, q) and the gradient is the GAN generator's,
+    h sum_n (dq_n/dphi) (-log D_n)."""
+    h, lq, lp = _log_densities(_weighted(q, weights, fixed_logw), p, n)
+    minus_log_d = torch.nn.functional.softplus(lq - lp).detach()             # log(1 + q/p)
+    generator = h * torch.sum(torch.exp(lq) * minus_log_d, dim=-1)
+    constant = h * torch.sum(torch.exp(lp) * minus_log_d, dim=-1) - 2.0 * math.log(2.0)
+    return generator + constant.detach()
+
+
+def chi2(q, p, weights="trainable", fixed_logw=None, n=None, regularization=0.0):
+    """Pearson chi^2(p || q) = h sum_n (p^2/q - 2p + q)."""
+    h, lq, lp = _log_densities(_weighted(q, weights, fixed_logw), p, n)
+    return h * torch.sum(torch.exp(2.0 * lp - lq) - 2.0 * torch.exp(lp) + torch.exp(lq), dim=-1)
+
+
+def hellinger(q, p, weights="trainable", fixed_logw=None, n=None, regularization=0.0):
+    """Squared Hellinger H^2(p, q) = h sum_n 1/2 (sqrt p - sqrt q)^2."""
+    h, lq, lp = _log_densities(_weighted(q, weights, fixed_logw), p, n)
+    return h * torch.sum(0.5 * (torch.exp(0.5 * lp) - torch.exp(0.5 * lq)) ** 2, dim=-1)
+
+
+def alpha(q, p, weights="trainable", fixed_logw=None, n=None, regularization=0.0, alpha=0.5):
+    """Amari's alpha-divergence h sum_n (q expm1(alpha l) - alpha (p - q))/(alpha (alpha - 1)),
+    l = log p - log q (alpha -> 0: KL(q||p), alpha -> 1: KL(p||q))."""
+    h, lq, lp = _log_densities(_weighted(q, weights, fixed_logw), p, n)
+    a = float(alpha)
+    qn = torch.exp(lq)
+    power = qn * torch.expm1(a * (lp - lq))                 # p^a q^(1-a) - q, accurate near a = 0, 1
+    power = torch.where(torch.isfinite(power), power, torch.exp(a * lp + (1.0 - a) * lq) - qn)
+    return h * torch.sum((power - a * (torch.exp(lp) - qn)) / (a * (a - 1.0)), dim=-1)
+
+
+def _w1_median(d):
+    """c* of each row of d (..., N) as a tensor: the level where the length of {D_lin > c} is
+    half the circle, D_lin the periodic linear interpolant (numpy, detached: Danskin)."""
+    import numpy as np
+
+    arr = d.detach().cpu().numpy()
+    flat = arr.reshape(-1, arr.shape[-1])
+    out = np.empty(flat.shape[0])
+    for r, row in enumerate(flat):
+        a, b = row, np.roll(row, -1)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        slope = np.where(hi > lo, hi - lo, 1.0)
+
+        def above(c, left=False):
+            frac = np.where(hi > lo, np.clip((hi - c) / slope, 0.0, 1.0),
+                            (c <= lo) if left else (c < lo))
+            return float(frac.sum())
+
+        v = np.sort(row)
+        half = 0.5 * row.size
+        if above(v[0]) <= half:
+            out[r] = v[0]
+            continue
+        i, j = 0, row.size - 1
+        while j - i > 1:
+            m = (i + j) // 2
+            if above(v[m]) > half:
+                i = m
+            else:
+                j = m
+        fa, fb = above(v[i]), above(v[j], left=True)
+        out[r] = v[j] if fb > half or not v[j] > v[i] else v[i] + (fa - half) / (fa - fb) * (v[j] - v[i])
+    return torch.as_tensor(out.reshape(arr.shape[:-1] + (1,)), dtype=d.dtype, device=d.device)
+
+
+def wasserstein1(q, p, weights="trainable", fixed_logw=None, n=None, regularization=0.0):
+    """W1 on the circle (W1): D = h cumsum(p - q), D_lin its periodic linear interpolant,
+    c* its median held fixed (Danskin, W2), L = int |D_lin - c*| segment by segment:
+    h |a + b| / 2 on one-signed segments, h (a^2 + b^2) / (2 |a - b|) on crossing ones."""
+    h, lq, lp = _log_densities(_weighted(q, weights, fixed_logw), p, n)
+    d = h * torch.cumsum(torch.exp(lp) - torch.exp(lq), dim=-1)
+    cstar = _w1_median(d)
+    a = d - cstar
+    b = torch.roll(d, -1, dims=-1) - cstar
+    cross = a * b < 0
+    one_sign = 0.5 * h * torch.abs(a + b)
+    crossing = 0.5 * h * (a * a + b * b) / torch.where(cross, torch.abs(a - b), torch.ones_like(a))
+    return torch.sum(torch.where(cross, crossing, one_sign), dim=-1)

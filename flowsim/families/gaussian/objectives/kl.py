@@ -21,4 +21,11 @@ for _name, _doc in (("reverse_kl", "KL(q||p) of the mixtures in R^d (mode seekin
         reference={"two_mode": getattr(reference, f"two_mode_{_name}"),
                    "span": getattr(reference, f"span_{_name}")},
         torch_loss=f"flowsim.families.gaussian.torch_losses:{_name}",
-        check="gauss"))
+        check="gauss",
+        # B1: the annealed reverse KL (its value kernel is the plain KL(q||p), beta = 1);
+        # the `full` reduction derives from the span kernels
+        annealed={"two_mode": FlowModel("gaussian.two_mode.reverse_kl.annealed",
+                                        two_mode.rhs_reverse_kl_annealed, two_mode.reverse_kl),
+                  "span": FlowModel("gaussian.span.reverse_kl.annealed",
+                                    span.rhs_reverse_kl_annealed, span.reverse_kl)}
+        if _name == "reverse_kl" else {}))

@@ -1,4 +1,7 @@
-"""Symbolic checks of the algebra behind flowsim.families.gaussian.two_mode (sympy)."""
+"""Derivations only: sympy proofs of the algebra behind the Gaussian reduction
+(docs/derivations.md, G1, R1–R4), written inside the tests. The code that implements the
+results is tested against independent computations elsewhere (tests/test_objectives.py,
+tests/test_gaussian_fullspace.py)."""
 import sympy as sp
 
 
