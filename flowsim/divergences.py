@@ -128,6 +128,34 @@ def _alpha_fp(u, a):
     return math.expm1((a - 1.0) * math.log(u)) / (a - 1.0)
 
 
+@kernel
+def _minimax_gan_f(u, a):
+    """u log u − (1 + u) log(1 + u) = 2 f_JS(u) − (1 + u) log 2, written without
+    cancellation on either side of 1 (FD3)."""
+    if u > 1.0:
+        return -u * math.log1p(1.0 / u) - math.log1p(u)
+    ulogu = u * math.log(u) if u > 0.0 else 0.0
+    return ulogu - (1.0 + u) * math.log1p(u)
+
+
+@kernel
+def _minimax_gan_fp(u, a):
+    """log(u/(1 + u)) = log D*."""
+    return -math.log1p(1.0 / u)
+
+
+@kernel
+def _nonsaturating_gan_f(u, a):
+    """(1 + u) log((1 + u)/(2u)) = f_reverse_kl(u) − 2 f_JS(u) (FD4)."""
+    return (1.0 + u) * (math.log1p(1.0 / u) - math.log(2.0))
+
+
+@kernel
+def _nonsaturating_gan_fp(u, a):
+    return math.log1p(1.0 / u) - math.log(2.0) - 1.0 / u
+
+
+
 def _check_alpha(name, a):
     a = float(a)
     if not math.isfinite(a) or a in (0.0, 1.0):
@@ -141,5 +169,9 @@ for _g in (make_generator("reverse_kl", _reverse_kl_f, _reverse_kl_fp, "KL(q ‖
            make_generator("js", _js_f, _js_fp, "Jensen–Shannon JS(p, q)"),
            make_generator("chi2", _chi2_f, _chi2_fp, "Pearson χ²(p ‖ q)"),
            make_generator("hellinger", _hellinger_f, _hellinger_fp, "squared Hellinger H²(p, q)"),
-           make_generator("alpha", _alpha_f, _alpha_fp, "Amari α-divergence", _check_alpha)):
+           make_generator("alpha", _alpha_f, _alpha_fp, "Amari α-divergence", _check_alpha),
+           make_generator("minimax_gan", _minimax_gan_f, _minimax_gan_fp,
+                          "2 JS(p, q) - 2 log 2: the minimax GAN value at the optimal D"),
+           make_generator("nonsaturating_gan", _nonsaturating_gan_f, _nonsaturating_gan_fp,
+                          "KL(q || p) - 2 JS(p, q): the -log D generator loss, D fixed")):
     GENERATORS.register(_g.name, _g)

@@ -21,6 +21,7 @@ FIGURE_MODULES = (
     "fig_ode_vs_simulation",  # F2
     "fig_nf_collapse",        # F5
     "fig_single_gaussian",    # F7
+    "fig_divergence_zoo",
 )
 
 

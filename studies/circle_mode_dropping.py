@@ -18,7 +18,6 @@ Writes studies/results/circle_mode_dropping.md (the stores go to <store-dir>/*.z
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import xarray as xr
 
 from flowsim.integrate.status import SUCCESS, status_name
 from flowsim.stats import wilson
-from flowsim.sweep import load_study, run_sweep
+from flowsim.sweep import sweep_files
 
 HERE = Path(__file__).parent
 STUDIES = (HERE / "circle_mode_dropping.toml", HERE / "circle_mode_dropping_w1.toml")
@@ -34,16 +33,10 @@ COMMAND = "python studies/circle_mode_dropping.py"
 CHECK_TIMES = (1e2, 1e3)      # coverage also reported at these saved times (equal target weights)
 
 
-def run(store_dir: Path, skip: bool) -> tuple[list, float]:
-    stores, wall = [], 0.0
-    for path in STUDIES:
-        out = store_dir / f"{path.stem}.zarr"
-        if not skip:
-            start = time.perf_counter()
-            run_sweep(load_study(path), out, resume=out.exists(), figure=False)
-            wall += time.perf_counter() - start
-        stores.append(out)
-    return stores, wall
+def run(store_dir: Path, skip: bool):
+    if skip:
+        return [store_dir / f"{path.stem}.zarr" for path in STUDIES], 0.0
+    return sweep_files(STUDIES, store_dir)
 
 
 def load(stores) -> xr.Dataset:

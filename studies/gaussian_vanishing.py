@@ -32,6 +32,7 @@ import time
 
 import numpy as np
 
+from flowsim.stats import wilson
 from flowsim.diagnostics import EPS_WEIGHT, classify
 from flowsim.gaussian import GaussianMixture, random_means
 from flowsim import log_times, simulate
@@ -52,17 +53,6 @@ def pair_target(d, Lam=LAMBDA, rho=0.5):
     mu = np.zeros((2, d))
     mu[0, 0], mu[1, 0] = -0.5 * math.sqrt(Lam), 0.5 * math.sqrt(Lam)
     return GaussianMixture(mu, [rho, 1.0 - rho])
-
-
-def wilson(k, n, z=1.96):
-    """Wilson score interval of a binomial proportion k/n (finite at k = 0 and k = n)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = k / n
-    den = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def first_crossing(time, values, level):

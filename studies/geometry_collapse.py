@@ -18,7 +18,6 @@ Writes studies/results/geometry_collapse.md.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,22 +26,16 @@ import xarray as xr
 from flowsim.diagnostics import MECHANISMS
 from flowsim.integrate.status import status_name
 from flowsim.stats import wilson
-from flowsim.sweep import load_study, run_sweep
+from flowsim.sweep import sweep_files
 
 HERE = Path(__file__).resolve().parent
 STUDIES = (HERE / "geometry_gaussian.toml", HERE / "geometry_gaussian_adam_ode.toml")
 
 
 def run(store_dir: Path, skip: bool):
-    stores, wall = [], 0.0
-    for path in STUDIES:
-        out = store_dir / f"{path.stem}.zarr"
-        if not skip:
-            start = time.perf_counter()
-            run_sweep(load_study(path), out, resume=out.exists(), figure=False)
-            wall += time.perf_counter() - start
-        stores.append(out)
-    return stores, wall
+    if skip:
+        return [store_dir / f"{path.stem}.zarr" for path in STUDIES], 0.0
+    return sweep_files(STUDIES, store_dir)
 
 
 def cells(stores):

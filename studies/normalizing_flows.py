@@ -75,6 +75,8 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import numpy as np
 
+from flowsim.stats import wilson
+
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 MODELS = ("ode_trainable", "ode_fixed", "mc_trainable", "mc_fixed", "realnvp", "spline")
 LABELS = {"ode_trainable": "ODE, trainable w", "ode_fixed": "ODE, fixed w",
@@ -91,13 +93,6 @@ FAST = dict(FULL, dims=(2, 8), t_max=10.0, horizons=(2.5, 5.0, 10.0), ode_horizo
 
 def key(model, d, rho, seed):
     return f"{model}|d={d}|rho={rho:g}|seed={seed}"
-
-
-def wilson(k, n, z=1.96):
-    """95% Wilson score interval of k successes in n trials (flowsim.stats.wilson)."""
-    from flowsim.stats import wilson as _wilson
-
-    return _wilson(k, n, z)
 
 
 # --------------------------------------------------------------------------- one run

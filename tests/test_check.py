@@ -15,6 +15,7 @@ def _run(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "flowsim.check", *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout)
 
+@pytest.mark.slow
 
 def test_fast_check_passes_and_prints_json():
     res = _run("--fast", "--json", "--device", "cpu")

@@ -287,6 +287,7 @@ def test_minimax_gradient_with_d_fixed_equals_d_reoptimised():
     np.testing.assert_allclose(g_value.numpy(), -rate, rtol=0, atol=1e-9 * scale)
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------ a user's generator
 
 def test_register_a_user_generator_and_refuse_one_without_derivative():

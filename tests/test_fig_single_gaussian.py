@@ -211,6 +211,7 @@ def test_forward_flow_ends_at_moment_match():
     assert abs(mu[-1]) < 1e-5 and abs(lv[-1] - math.log(1 + A * A)) < 1e-5
 
 
+@pytest.mark.slow
 # --------------------------------------------------------------------------- figure
 
 def test_generate_fast_then_plot(tmp_path, points):

@@ -92,6 +92,7 @@ def kernel_value(target, init, name, a=0.5, n_cub=48):
 ALL = (("js", 0.5), ("nonsaturating", 0.5), ("chi2", 0.5), ("hellinger", 0.5), ("alpha", 1.5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d,r,v,cases", [
     (2, None, 1.0, ALL), (2, None, 1.4, ALL),
     (3, None, 1.0, (("js", 0.5), ("hellinger", 0.5))),
@@ -121,6 +122,7 @@ def test_auto_reduction_is_span_for_the_divergences():
 
 # ------------------------------------------------------------------ FG2: the gradient
 
+@pytest.mark.slow
 @pytest.mark.parametrize("r,v", [(None, 1.0), (2, 1.3)])
 def test_rhs_is_minus_the_finite_difference_gradient(r, v):
     """R^4: a 3-dimensional span with v = τ, and a 2-dimensional one with v ≠ τ (radial
@@ -161,6 +163,7 @@ def test_variance_rate_is_continuous_at_equal_variances():
 
 # ------------------------------------------------------------------ value vs Monte Carlo
 
+@pytest.mark.slow
 @pytest.mark.parametrize("v", [1.0, 1.25])
 def test_value_matches_monte_carlo(v):
     """10^6 samples in R^6 over the mixture q + p (D_f = E_q[h] + E_p[h], h = f(u)/(1 + u)),

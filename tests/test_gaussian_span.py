@@ -40,6 +40,7 @@ def _pairwise(means_q, means_p):
     return np.concatenate([qp.ravel(), qq.ravel()])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["reverse_kl", "forward_kl"])
 def test_span_reduction_three_components_matches_full_space(objective):
     """Weights and all pairwise distances along t ∈ [0, 8] agree to 1e-6 at the default cubature."""

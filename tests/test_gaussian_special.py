@@ -20,6 +20,7 @@ def _ref(beta, alpha):
     pts = sorted({-40, 40} | {float(k + c / a) for c in (-40, -5, 0, 5, 40) if -40 < k + c / a < 40})
     return [float(mp.quad(lambda x: g(b + a * x) * mp.npdf(x), pts)) for g in (sg, sp, dv)]
 
+@pytest.mark.slow
 
 def test_logistic_normal_matches_mpmath():
     b = np.array([c[0] for c in CASES])

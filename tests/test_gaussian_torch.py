@@ -74,6 +74,7 @@ def _states(d, seed):
     return mu, [spread, close]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d", [50, 1000])
 @pytest.mark.parametrize("objective", ["reverse_kl", "forward_kl"])
 def test_rhs_matches_torch_monte_carlo(d, objective):

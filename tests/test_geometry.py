@@ -21,6 +21,7 @@ def test_every_geometry_is_declared_once_and_unknown_ones_name_the_field():
         build_problem(GT, GQ, objective="reverse_kl", geometry="rmsprop")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("objective", ["reverse_kl", "forward_kl"])
 def test_full_coordinates_equal_the_overlap_and_span_flows(objective):
     kw = dict(objective=objective, t_max=8.0, t_eval=T, backend="numba", rtol=1e-11, atol=1e-12,
@@ -106,6 +107,7 @@ def test_gaussian_natural_metric_is_the_block_diagonal_fisher():
     score = 0.5 * (np.sum(x ** 2, axis=1) - d)
     assert abs(1.0 / s[K * r + K] - np.mean(score ** 2)) < 4 * np.std(score ** 2) / np.sqrt(x.shape[0])
 
+@pytest.mark.slow
 
 def test_adam_limit_converges_as_its_smoothing_shrinks():
     finals = []
@@ -117,6 +119,7 @@ def test_adam_limit_converges_as_its_smoothing_shrinks():
     gaps = [np.max(np.abs(finals[i] - finals[-1])) for i in range(2)]
     assert gaps[0] > gaps[1] > 0 and gaps[1] < 0.05
 
+@pytest.mark.slow
 
 def test_adam_ode_tends_to_the_limit_flow_as_the_step_shrinks():
     """adam_ode at learning rate η against the smoothed limit flow (same ε): the gap falls
@@ -131,6 +134,7 @@ def test_adam_ode_tends_to_the_limit_flow_as_the_step_shrinks():
         gaps.append(np.max(np.abs(tr.states[-1][:limit.size] - limit)))
     assert gaps[0] > gaps[1] > gaps[2]
 
+@pytest.mark.slow
 
 def test_adam_ode_state_carries_the_moments_and_the_family_reads_the_model_part():
     tr = simulate(GT, GQ, objective="reverse_kl", t_max=1.0, backend="numba", geometry="adam_ode",

@@ -303,6 +303,7 @@ def test_fresh_process_hits_the_disk_cache():
     hits, misses, compiled = map(int, res.stdout.split()[-3:])
     assert (hits, misses, compiled) == (1, 0, 0), res.stdout
 
+@pytest.mark.slow
 
 def test_fresh_process_hits_the_cache_for_a_simd_model(tmp_path):
     """The Gaussian two-mode solver (its RHS inlines flowsim.numerics.simd_math: fastmath loops

@@ -106,11 +106,16 @@ def state(prob, rng, reduction):
     if reduction == "span":
         return prob.y0 + rng.normal(0.0, 0.3, prob.y0.size)
     return prob.family.random_state(prob, rng)
-CASES = [(o.key, r) for o in OBJECTIVES.values() for r in o.models]
+
+
+# the Gaussian f-divergences' numpy references integrate ~10^5 nodes per component: slow
+CASES = [pytest.param(o.key, r, marks=pytest.mark.slow) if o.family == "gaussian" and r == "span"
+         and o.name not in ("reverse_kl", "forward_kl") else (o.key, r)
+         for o in OBJECTIVES.values() for r in o.models]
 
 
 def test_every_reduction_has_problems():
-    assert {r for _, r in CASES} <= set(PROBLEMS)
+    assert {c.values[1] if hasattr(c, "values") else c[1] for c in CASES} <= set(PROBLEMS)
 
 
 @pytest.mark.parametrize("key,reduction", CASES)

@@ -80,7 +80,7 @@ def test_generate_and_plot(name, tmp_path, monkeypatch):
 
 def test_new_figures_are_registered():
     names = list(figures())
-    for name in ("nf_contours", "ode_vs_simulation", "nf_collapse", "single_gaussian"):
+    for name in ("nf_contours", "ode_vs_simulation", "nf_collapse", "single_gaussian", "divergence_zoo"):
         assert name in names
 
 

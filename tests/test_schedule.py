@@ -295,6 +295,7 @@ def gauss_value(means, logits, s, target, beta, n=20):
     return total
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("K, M, d", [(2, 2, 4), (3, 2, 3), (2, 3, 3)])
 @pytest.mark.parametrize("schedule, t", [(LINEAR, 1.5), (GEOMETRIC, 2.0)])
 def test_gaussian_annealed_rhs_is_minus_the_gradient_of_L_beta(K, M, d, schedule, t):
@@ -377,6 +378,7 @@ def test_annealing_splits_the_entropy_from_the_target_term():
 GEOMETRIES = [("natural", {}), ("adam", {}), ("adam_ode", {"lr": 0.05})]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("geometry, extra", GEOMETRIES)
 @pytest.mark.parametrize("fam", ["circle", "gaussian"])
 def test_schedule_composes_with_every_geometry(geometry, extra, fam):

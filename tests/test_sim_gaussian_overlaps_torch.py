@@ -30,6 +30,7 @@ def test_rhs_and_objective_equal_the_numba_kernel(d, rho, train_var):
     values = reverse_kl(y, 16.0, rho, d).numpy()
     np.testing.assert_allclose(values, [p.objective(p.y0) for p in probs], rtol=1e-8)
 
+@pytest.mark.slow
 
 def test_batched_torch_rk4_equals_numba_rk4():
     probs = problems(64, 0.5, False, range(5))

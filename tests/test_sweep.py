@@ -197,6 +197,7 @@ def test_diverging_points_are_recorded(tmp_path):
     assert "invalid 4" in result.summary and "max_steps 1" in result.summary
 
 
+@pytest.mark.slow
 # ----------------------------------------------------------------- kill -9 and resume
 
 def test_resume_after_kill(reference, tmp_path, capsys):

@@ -164,6 +164,7 @@ def test_a_full_disk_stops_with_one_line_and_resume_completes(study_file, tmp_pa
     assert "2 computed, 2 reused" in capsys.readouterr().out
     xr.testing.assert_identical(data_vars(load(out)), data_vars(reference))
 
+@pytest.mark.slow
 
 def test_a_real_full_disk_on_a_small_tmpfs(study_file, tmp_path, reference, subprocess_env):
     mnt = tmp_path / "small"

@@ -30,6 +30,7 @@ def _kl_fell(res):
     return gap > 3 * math.hypot(res.reverse_kl_se[0], res.reverse_kl_se[-1])
 
 
+@pytest.mark.slow
 # --------------------------------------------------------------------------- collapse / coverage
 
 def test_realnvp_collapses_from_offset_start():
@@ -50,6 +51,7 @@ def test_realnvp_collapses_from_offset_start():
     assert abs(res.reverse_kl[-1] - math.log(2)) < 0.05
     assert _kl_fell(res)
 
+@pytest.mark.slow
 
 def test_realnvp_identity_start_keeps_both_modes():
     # Found by experiment: from the exact identity start q = N(0, I), midway between the modes

@@ -15,6 +15,9 @@ Sections (one module each; docs/check.md has the full table and what it shows):
     circle      gradient descent on every registered circle objective against its flow
     rk4         the batched torch RK4 against the compiled RK4
     pointcloud  a PointNet on symmetric objects beside the per-sample flow (informational)
+    divergences gradient descent on each f-divergence and W1 against its flow (circle; Gaussian d = 100)
+    nf          normalizing-flow training beside the mixture theory (informational rows say so)
+    geometry    torch Adam and natural-gradient steps against the adam_ode and natural flows
 """
 from __future__ import annotations
 
@@ -25,7 +28,8 @@ import time
 
 from .core import Context, Row, Settings
 
-SECTIONS = {name: f"{__name__}.{name}" for name in ("gauss", "scaling", "circle", "rk4", "pointcloud", "divergences", "nf")}
+SECTIONS = {name: f"{__name__}.{name}" for name in ("gauss", "scaling", "circle", "rk4", "pointcloud",
+                                                     "divergences", "nf", "geometry")}
 
 
 def run_check(device=None, fast=False, only=None, threads=None) -> list:

@@ -131,5 +131,18 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     return SweepResult(str(out), fig_path, stats, format_summary(study, stats, counts, ds), ds)
 
 
-__all__ = ["load_study", "parse_study", "run_sweep", "Study", "StudyError", "StoreError",
+def sweep_files(paths, store_dir) -> tuple[list, float]:
+    """Run the study files `paths` into `<store_dir>/<file stem>.zarr`, resuming a store
+    that exists (never replacing it); returns the stores and the wall time in seconds."""
+    import time
+
+    stores, start = [], time.perf_counter()
+    for path in paths:
+        out = Path(store_dir) / f"{Path(path).stem}.zarr"
+        run_sweep(load_study(path), out, resume=out.exists(), figure=False)
+        stores.append(out)
+    return stores, time.perf_counter() - start
+
+
+__all__ = ["load_study", "parse_study", "run_sweep", "sweep_files", "Study", "StudyError", "StoreError",
            "SweepResult", "Grid"]

@@ -50,7 +50,7 @@ import math
 
 import numpy as np
 
-from ...divergences import generator as named_generator, make_generator
+from ...divergences import generator as named_generator
 from ...numerics.jit import kernel
 from .span import HDIM, HEAD, HK, HM, HNCUB, HPARAM, HR, HTAU, HTV, HTW
 
@@ -69,44 +69,16 @@ TILT_NONE, TILT_TWO, TILT_ALPHA = 0, 1, 2
 DEFAULT_N_CUBATURE = 48  # nodes per principal axis: RHS error <= 1e-9 at K = M = 2 (studies/fdiv_cubature.py)
 
 
-# ------------------------------------------------------------------ the two GAN generators
-
-@kernel
-def _gan_f(u, a):
-    """u log u − (1 + u) log(1 + u) = 2 f_JS(u) − (1 + u) log 2, without cancellation."""
-    if u > 1.0:
-        return -u * math.log1p(1.0 / u) - math.log1p(u)
-    ulogu = u * math.log(u) if u > 0.0 else 0.0
-    return ulogu - (1.0 + u) * math.log1p(u)
-
-
-@kernel
-def _gan_fp(u, a):
-    """log(u / (1 + u)) = log D*."""
-    return -math.log1p(1.0 / u)
-
-
-@kernel
-def _nonsat_f(u, a):
-    """(1 + u) log((1 + u)/(2u)) = f_reverse_kl(u) − 2 f_JS(u)."""
-    return (1.0 + u) * (math.log1p(1.0 / u) - math.log(2.0))
-
-
-@kernel
-def _nonsat_fp(u, a):
-    return math.log1p(1.0 / u) - math.log(2.0) - 1.0 / u
-
-
-MINIMAX_GAN = make_generator("minimax_gan", _gan_f, _gan_fp,
-                             "2 JS(p, q) - 2 log 2: the minimax GAN value at the optimal D")
-NONSATURATING_GAN = make_generator("nonsaturating_gan", _nonsat_f, _nonsat_fp,
-                                   "KL(q || p) - 2 JS(p, q): the -log D generator loss, D fixed")
+MINIMAX_GAN = named_generator("minimax_gan")
+NONSATURATING_GAN = named_generator("nonsaturating_gan")
 _CHI2 = named_generator("chi2")
 _HELL = named_generator("hellinger")
 _ALPHA = named_generator("alpha")
 _chi2_f, _chi2_fp = _CHI2.f, _CHI2.fprime
 _hell_f, _hell_fp = _HELL.f, _HELL.fprime
 _alpha_f, _alpha_fp = _ALPHA.f, _ALPHA.fprime
+_gan_f, _gan_fp = MINIMAX_GAN.f, MINIMAX_GAN.fprime
+_nonsat_f, _nonsat_fp = NONSATURATING_GAN.f, NONSATURATING_GAN.fprime
 
 # objective name -> (generator, tilt mode); the kernels select the generator by its code
 # (the index here) in `_f_g`, a branch per node, so that every kernel is module-level and

@@ -77,7 +77,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ....divergences import Generator, generator as named_generator, make_generator
+from ....divergences import Generator, generator as named_generator
 from ....numerics.jit import kernel
 from ....numerics.simd_math import REASSOC, exp_simd, log_simd
 from ....numerics.special import bessel_ratio, i0e, logsumexp
@@ -97,38 +97,8 @@ IDENTITY_PREFIX = "vonmises.fdiv."
 _KERNELS: dict = {}
 
 
-# ------------------------------------------------------------------ the two GAN generators
-
-@kernel
-def _gan_f(u, a):
-    """u log u − (1 + u) log(1 + u), written without cancellation on either side of 1."""
-    if u > 1.0:
-        return -u * math.log1p(1.0 / u) - math.log1p(u)
-    ulogu = u * math.log(u) if u > 0.0 else 0.0
-    return ulogu - (1.0 + u) * math.log1p(u)
-
-
-@kernel
-def _gan_fp(u, a):
-    """log(u/(1 + u)) = log D*."""
-    return -math.log1p(1.0 / u)
-
-
-@kernel
-def _nonsat_f(u, a):
-    """(1 + u) log((1 + u)/(2u)) = (1 + u)(log1p(1/u) − log 2)."""
-    return (1.0 + u) * (math.log1p(1.0 / u) - math.log(2.0))
-
-
-@kernel
-def _nonsat_fp(u, a):
-    return math.log1p(1.0 / u) - math.log(2.0) - 1.0 / u
-
-
-MINIMAX_GAN = make_generator("minimax_gan", _gan_f, _gan_fp,
-                             "2 JS(p, q) - 2 log 2: the minimax GAN value at the optimal D")
-NONSATURATING_GAN = make_generator("nonsaturating_gan", _nonsat_f, _nonsat_fp,
-                                   "KL(q || p) - 2 JS(p, q): the -log D generator loss, D fixed")
+MINIMAX_GAN = named_generator("minimax_gan")
+NONSATURATING_GAN = named_generator("nonsaturating_gan")
 
 
 # ------------------------------------------------------------------ the kernel factory
