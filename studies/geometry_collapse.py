@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from flowsim.diagnostics import MECHANISMS
-from flowsim.integrate.status import status_name
+from flowsim.integrate.status import POINT_STATUS_NAMES
 from flowsim.stats import wilson
 from flowsim.sweep import sweep_files
 
@@ -38,6 +38,11 @@ def run(store_dir: Path, skip: bool):
     return sweep_files(STUDIES, store_dir)
 
 
+def skipped(stores):
+    """The study files whose store is missing (listed under the table)."""
+    return [path.name for path, store in zip(STUDIES, stores) if not Path(store).exists()]
+
+
 def cells(stores):
     """(geometry label, rho, d, dataset of that cell over seeds)."""
     main = xr.open_zarr(stores[0]).load()
@@ -45,6 +50,8 @@ def cells(stores):
         for rho in main.rho.values:
             for d in main.d.values:
                 yield str(g), float(rho), int(d), main.sel(geometry=g, rho=rho, d=d)
+    if not Path(stores[1]).exists():
+        return
     adam = xr.open_zarr(stores[1]).load()
     for lr in adam.lr.values:
         for rho in adam.rho.values:
@@ -60,7 +67,7 @@ def row(label, rho, d, ds):
     lo, hi = wilson(k, n)
     mech = ds["mechanism"].values[ok & ~kept]
     counts = " / ".join(str(int(np.sum(mech == i))) for i in range(1, len(MECHANISMS)))
-    failed = ", ".join(f"{status_name(c)} ×{int(np.sum(status == c))}"
+    failed = ", ".join(f"{POINT_STATUS_NAMES.get(int(c), int(c))} ×{int(np.sum(status == c))}"
                        for c in np.unique(status[~ok])) or "—"
     p = f"{k}/{n} = {k / n:.2f} [{lo:.2f}, {hi:.2f}]" if n else "—"
     return f"| {label} | {rho:g} | {d} | {p} | {counts} | {failed} |"
@@ -85,6 +92,9 @@ def main(argv=None):
         "|---|---|---|---|---|---|",
     ]
     lines += [row(*cell) for cell in cells(stores)]
+    lines += ["", "Not finished runs with status not_run were never computed (the sweep was stopped)."]
+    if skipped(stores):
+        lines += ["", "Not run: " + ", ".join(skipped(stores)) + "."]
     if wall:
         lines += ["", f"Sweep wall time {wall:.0f} s (2 cores)."]
     text = "\n".join(lines) + "\n"

@@ -13,11 +13,12 @@ and the extrapolation removes its O(η) bias, leaving Monte Carlo error.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
-from .core import Context, Row
+from .core import Context, extrapolated_row
 
 # sizes: full and --fast (ctx.settings.fast); the flow's cubature is n_cubature per axis
 SETTINGS = {
@@ -118,16 +119,6 @@ def run(ctx: Context):
                 s1, s2 = _series(recs[0].variables), _series(recs[1].variables)
                 for q in flow:
                     f = flow[q][1:]
-                    x, x2 = s1[q][1:], s2[q][1:]
-                    mean, mean2 = x.mean(1), x2.mean(1)
-                    sem = x.std(1, ddof=1) / math.sqrt(x.shape[1])
-                    sem2 = x2.std(1, ddof=1) / math.sqrt(x2.shape[1])
-                    extra = 2 * mean - mean2
-                    sem_x = np.sqrt(4 * sem ** 2 + sem2 ** 2)
-                    gap = np.abs(extra - f)
-                    tol = 3.0 * sem_x + 1e-9 * (1.0 + np.abs(f))
-                    i = int(np.argmax(gap / np.maximum(tol, 1e-300)))
-                    ok = bool(status == 0 and np.all(np.isfinite(f)) and np.all(gap <= tol))
-                    ctx.rows.append(Row(f"{tag}: {q} @t={times[i]:g}", float(f[i]), float(mean[i]),
-                                        float(sem[i]), ok, extrapolated=float(extra[i]),
-                                        sem_extrapolated=float(sem_x[i])))
+                    row = extrapolated_row(f"{tag}: {q}", times, f, s1[q][1:], s2[q][1:])
+                    ctx.rows.append(dataclasses.replace(
+                        row, agree=bool(status == 0 and np.all(np.isfinite(f)) and row.agree)))

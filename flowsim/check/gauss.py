@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .core import Context, Row
+from .core import Context, Row, extrapolated_row
 
 
 def gaussian_setup(d: int, rho: float, seed: int, lam: float = 16.0, spread: float = 1.5):
@@ -72,18 +72,7 @@ def run(ctx: Context):
                 ss, s2 = _series(recs[0], "sim"), _series(recs[1], "sim")
                 for q in fs:
                     f = fs[q][1:]
-                    x, x2 = ss[q][1:], s2[q][1:]
-                    mean, mean2 = x.mean(1), x2.mean(1)
-                    sem = x.std(1, ddof=1) / math.sqrt(x.shape[1])
-                    sem2 = x2.std(1, ddof=1) / math.sqrt(x2.shape[1])
-                    extra = 2 * mean - mean2
-                    sem_x = np.sqrt(4 * sem ** 2 + sem2 ** 2)
-                    gap = np.abs(extra - f)
-                    tol = 3.0 * sem_x + 1e-9 * (1.0 + np.abs(f))
-                    i = int(np.argmax(gap / np.maximum(tol, 1e-300)))
-                    ctx.rows.append(Row(f"{tag}: {q} @t={times[i]:g}", f[i], mean[i], sem[i],
-                                        bool(np.all(gap <= tol)), extrapolated=float(extra[i]),
-                                        sem_extrapolated=float(sem_x[i])))
+                    ctx.rows.append(extrapolated_row(f"{tag}: {q}", times, f, ss[q][1:], s2[q][1:]))
                 cov = np.array([recs[0].diagnostics(k)["coverage"] for k in range(recs[0].n_runs)], float)
                 ctx.rows.append(Row(f"{tag}: final coverage", flow["coverage"], cov.mean(),
                                     cov.std(ddof=1) / math.sqrt(cov.size) if cov.size > 1 else 0.0,

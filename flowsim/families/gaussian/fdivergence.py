@@ -52,7 +52,7 @@ import numpy as np
 
 from ...divergences import generator as named_generator
 from ...numerics.jit import kernel
-from .span import HDIM, HEAD, HK, HM, HNCUB, HPARAM, HR, HTAU, HTV, HTW
+from .span import HDIM, HPARAM, HTAU, HTV, HTW, _offsets
 
 __all__ = ["HPARAM", "DEFAULT_ALPHA", "DEFAULT_N_CUBATURE", "N_RADIAL", "LOG_EDGE", "MAX_RANK", "GENERATORS",
            "MINIMAX_GAN", "NONSATURATING_GAN", "laguerre_rule", "tilt_of"]
@@ -200,14 +200,8 @@ def _allocate(C, n, Ur, ne, ncub, sig):
 
 @kernel
 def _layout(p):
-    K = int(p[HK])
-    M = int(p[HM])
-    r = int(p[HR])
-    ncub = int(p[HNCUB])
-    t_off = HEAD
-    lr_off = t_off + M * r
-    cx_off = lr_off + M
-    cw_off = cx_off + ncub
+    """The span layout's sizes and offsets (flowsim.families.gaussian.span `_offsets`)."""
+    K, M, r, ncub, t_off, lr_off, cx_off, cw_off, _ = _offsets(p)
     return K, M, r, ncub, t_off, lr_off, cx_off, cw_off
 
 
