@@ -110,3 +110,14 @@ def extrapolated_row(prefix, times, f, x, x2):
     return Row(f"{prefix} @t={times[i]:g}", float(f[i]), float(mean[i]), float(sem[i]), agree,
                extrapolated=float(extra[i]), sem_extrapolated=float(sem_x[i]))
 
+
+def section_sizes(ctx, section: str, fast: dict, full: dict, **overrides) -> dict:
+    """A section's sizes: `fast` or `full` by the context's settings, with `overrides`
+    (an unknown name is a ValueError naming the section)."""
+    s = dict(fast if ctx.settings.fast else full)
+    unknown = set(overrides) - set(s)
+    if unknown:
+        raise ValueError(f"{section}: unknown size {sorted(unknown)[0]!r}; choose from {sorted(s)}")
+    s.update(overrides)
+    return s
+

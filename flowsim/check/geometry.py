@@ -34,7 +34,7 @@ import math
 
 import numpy as np
 
-from .core import Context, Row
+from .core import Context, Row, section_sizes
 
 SECTION = "geometry"
 BETAS = (0.9, 0.999)
@@ -63,12 +63,7 @@ RATIO_BAND = (1.5, 2.5)    # gap(eta) / gap(eta / 2): 2 for first order (measure
 
 
 def sizes(ctx: Context, **overrides) -> dict:
-    s = dict(FAST if ctx.settings.fast else FULL)
-    unknown = set(overrides) - set(s)
-    if unknown:
-        raise ValueError(f"geometry: unknown size {sorted(unknown)[0]!r}; choose from {sorted(s)}")
-    s.update(overrides)
-    return s
+    return section_sizes(ctx, "geometry", FAST, FULL, **overrides)
 
 
 # ----------------------------------------------------------------------------- helpers

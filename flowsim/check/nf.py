@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .core import Context, Row
+from .core import Context, Row, section_sizes
 
 LAMBDA = 16.0
 FAST = dict(dims=(2, 8), rhos=(0.5, 0.2), seeds=3, eta=0.05, steps=200, batch=128, n_eval=1024)
@@ -32,12 +32,7 @@ FULL = dict(dims=(2, 8, 32), rhos=(0.5, 0.2), seeds=16, eta=0.05, steps=1000, ba
 
 
 def sizes(ctx: Context, **overrides) -> dict:
-    s = dict(FAST if ctx.settings.fast else FULL)
-    unknown = set(overrides) - set(s)
-    if unknown:
-        raise ValueError(f"nf: unknown size {sorted(unknown)[0]!r}; choose from {sorted(s)}")
-    s.update(overrides)
-    return s
+    return section_sizes(ctx, "nf", FAST, FULL, **overrides)
 
 
 def _ode(d, rho, seed, weights, t_max):
