@@ -159,7 +159,9 @@ def geometry_rhs(base_rhs, geom: Geometry, scale=None):
     if key in _RHS:
         return _RHS[key]
     base = rhs_identity(base_rhs)
-    identity = None if base is None else f"{base}.{geom.name}"
+    metric = None if scale is None else rhs_identity(scale)
+    identity = None if base is None or (scale is not None and metric is None) else \
+        f"{base}.{geom.name}" + ("" if metric is None else f".{metric}")
     if geom.name == "adam":
         @kernel(identity=identity)
         def rhs(t, y, p, out):

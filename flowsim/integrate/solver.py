@@ -48,9 +48,11 @@ which is what `max_steps` bounds; `n_rhs` counts rhs evaluations.
 
 Caching.  Solvers are closures over the rhs dispatcher, compiled by
 flowsim.numerics.jit.kernel under the rhs's name, and keyed by the code they reach, so
-each cached solver belongs to one rhs and one version of its code, in every process; an
-rhs that is itself a closure has no name to go by, and its solver is compiled once per
-process without the disk cache.
+each cached solver belongs to one rhs and one version of its code, in every process. An
+rhs that is a closure goes by the identity its factory declared (a geometry's or a
+reduction's wrapper of another rhs; the values it captures enter the code identity); a
+closure without one has no name to go by, and its solver is compiled once per process
+without the disk cache.
 """
 from __future__ import annotations
 

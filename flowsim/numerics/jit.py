@@ -361,6 +361,7 @@ def kernel(func=None, *, identity: str | None = None, **options):
         disp = numba.njit(**options)(f)
         if not _is_closure(f) or identity is not None:
             disp._cache = _cache_for(f, identity or "", "cpu", disp._cache)
+        disp.flowsim_identity = identity
         return disp
 
     return wrap if func is None else wrap(func)
@@ -413,9 +414,10 @@ def announce_compilation(model: str, method: str = "auto", write=None):
 
 
 def rhs_identity(rhs) -> str | None:
-    """The name a solver compiled for `rhs` carries: the rhs's module and name (None for a
-    closure, whose solver is not disk-cached)."""
+    """The name a solver compiled for `rhs` carries: the rhs's module and qualified name,
+    which for a closure made with an `identity` holds that identity (None for a closure
+    without one: its name is random in each process, and its solver is not disk-cached)."""
     f = rhs.py_func
-    if _is_closure(f):
+    if _is_closure(f) and getattr(rhs, "flowsim_identity", None) is None:
         return None
     return f"{f.__module__}.{f.__qualname__}"

@@ -49,9 +49,8 @@ with simd exp), and falls back to per-node logsumexp where some q_n < Q_TINY.
 generator's f and f′ dispatchers (whose code identity enters the cache key), kept in a
 module-level dict so one generator is compiled once per process.
 `register_fdivergence(name, generator, description, parameters=...)` registers the flow.
-The named objectives below register module-level wrappers (rhs_js, objective_js, ...) of
-the factory's closures, so that their integrators are disk-cached too (a closure rhs gets
-its solvers compiled again in every process: flowsim.numerics.jit.rhs_identity).
+The named objectives below register the factory's closures; their solvers are disk-cached
+under the closures' identity (flowsim.numerics.jit.rhs_identity).
 
 Registered here:
 
@@ -291,7 +290,7 @@ def real_parameter(gen: Generator):
 
 
 def register_fdivergence(name: str, gen: Generator, description: str, parameters=None, *,
-                         reference_rhs=None, torch_loss=None, check=None, kernels=None,
+                         reference_rhs=None, torch_loss=None, check=None,
                          replace=False):
     """Register the circle flow of D_f(p ‖ q) for the generator `gen` (a
     flowsim.divergences.Generator, from `make_generator`) as objective `name`.
@@ -301,8 +300,6 @@ def register_fdivergence(name: str, gen: Generator, description: str, parameters
     reference_rhs  numpy reference f(t, y, p) [a generic one built from gen's f and f′]
     torch_loss   "module:function" [Missing: user generators have none unless given]
     check        flowsim.check section [Missing unless a torch loss is given: "circle"]
-    kernels      (rhs, value) to register instead of the factory's closures (the named
-                 objectives below wrap them in module-level kernels, see there)
     """
     if not isinstance(gen, Generator):
         raise ValueError(f"generator: expected a flowsim.divergences.Generator (make_generator), "
@@ -317,7 +314,7 @@ def register_fdivergence(name: str, gen: Generator, description: str, parameters
         if pname == "regularization":
             raise ValueError("parameters: 'regularization' is the matched losses' option; "
                              "name the generator's parameter otherwise")
-    rhs, value = kernels if kernels is not None else fdivergence_kernels(gen)
+    rhs, value = fdivergence_kernels(gen)
     if reference_rhs is None:
         reference_rhs = reference.fdivergence_generic(gen.f.py_func, gen.fprime.py_func)
     if torch_loss is None:
@@ -335,81 +332,17 @@ _ALPHA = named_generator("alpha")
 ALPHA = Parameter(0.5, real_parameter(_ALPHA),
                   "Amari's alpha (real, not 0 or 1): alpha -> 0 is KL(q||p), alpha -> 1 is KL(p||q)")
 
-# The named objectives register module-level wrappers of the factory's closures: the
-# integrators are compiled per right-hand side and disk-cached only for a module-level rhs
-# (flowsim.numerics.jit.rhs_identity returns None for a closure, so a closure's solvers are
-# compiled again in every process, ~20 s each). The wrappers' code identity reaches the
-# closures and, through them, the generators' f and f′.
-_js_rhs, _js_value = fdivergence_kernels(MINIMAX_GAN)
-_ns_rhs, _ns_value = fdivergence_kernels(NONSATURATING_GAN)
-_chi2_rhs, _chi2_value = fdivergence_kernels(named_generator("chi2"))
-_hel_rhs, _hel_value = fdivergence_kernels(named_generator("hellinger"))
-_alpha_rhs, _alpha_value = fdivergence_kernels(_ALPHA)
-
-
-@kernel
-def rhs_js(t, y, p, out):
-    _js_rhs(t, y, p, out)
-
-
-@kernel
-def objective_js(y, p):
-    return _js_value(y, p)
-
-
-@kernel
-def rhs_nonsaturating(t, y, p, out):
-    _ns_rhs(t, y, p, out)
-
-
-@kernel
-def objective_nonsaturating(y, p):
-    return _ns_value(y, p)
-
-
-@kernel
-def rhs_chi2(t, y, p, out):
-    _chi2_rhs(t, y, p, out)
-
-
-@kernel
-def objective_chi2(y, p):
-    return _chi2_value(y, p)
-
-
-@kernel
-def rhs_hellinger(t, y, p, out):
-    _hel_rhs(t, y, p, out)
-
-
-@kernel
-def objective_hellinger(y, p):
-    return _hel_value(y, p)
-
-
-@kernel
-def rhs_alpha(t, y, p, out):
-    _alpha_rhs(t, y, p, out)
-
-
-@kernel
-def objective_alpha(y, p):
-    return _alpha_value(y, p)
-
-
 TORCH = "flowsim.families.vonmises.torch_losses"
-for _name, _gen, _doc, _params, _kernels in (
+for _name, _gen, _doc, _params in (
         ("js", MINIMAX_GAN,
-         "2 JS(p, q) - 2 log 2: minimax GAN generator, optimal discriminator (trapezoid rule)", None,
-         (rhs_js, objective_js)),
+         "2 JS(p, q) - 2 log 2: minimax GAN generator, optimal discriminator (trapezoid rule)", None),
         ("nonsaturating", NONSATURATING_GAN,
-         "KL(q||p) - 2 JS(p, q): gradient of the -log D generator loss with D = p/(p+q) fixed", None,
-         (rhs_nonsaturating, objective_nonsaturating)),
+         "KL(q||p) - 2 JS(p, q): gradient of the -log D generator loss with D = p/(p+q) fixed", None),
         ("chi2", named_generator("chi2"), "Pearson chi^2(p||q) = E_q[(p/q - 1)^2] (trapezoid rule)",
-         None, (rhs_chi2, objective_chi2)),
+         None),
         ("hellinger", named_generator("hellinger"), "squared Hellinger H^2(p, q) = 1 - int sqrt(pq)",
-         None, (rhs_hellinger, objective_hellinger)),
+         None),
         ("alpha", _ALPHA, "Amari alpha-divergence (int p^a q^(1-a) - 1)/(a(a-1)), parameter alpha",
-         {"alpha": ALPHA}, (rhs_alpha, objective_alpha))):
+         {"alpha": ALPHA})):
     register_fdivergence(_name, _gen, _doc, _params, reference_rhs=getattr(reference, _name),
-                         torch_loss=f"{TORCH}:{_name}", check="circle", kernels=_kernels)
+                         torch_loss=f"{TORCH}:{_name}", check="circle")
