@@ -41,6 +41,7 @@ What it does:
 Writes studies/results/annealing.md.
 Run: python studies/annealing.py [--store results/annealing.zarr] [--run] [--check-tolerance]
      [--no-torch] [--workers 2]
+     python studies/annealing.py --torch-only [--workers 2]   (the torch slice alone)
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parent
 STUDY = ROOT / "annealing.toml"
 RESULTS = ROOT / "results" / "annealing.md"
+TORCH_RESULTS = ROOT / "results" / "annealing_torch.md"
 DEFAULT_STORE = ROOT.parent / "results" / "annealing.zarr"
 
 T_MAX = 5000.0
@@ -308,6 +310,43 @@ def torch_job(job):
     return job, kept_mc, ode
 
 
+
+def torch_section(torch_rows, wall_s):
+    """The torch slice's section of the report (markdown lines)."""
+    c = TORCH
+    L = ["## Torch slice: Monte Carlo training with the same schedule", ""]
+    L.append(f"flowsim.training.gaussian_vi.run(schedule=...): plain gradient descent on the "
+             f"reparameterised reverse-KL estimate with the log p term weighted by β(t), "
+             f"t = lr × step; d = {c['d']}, β₀ = {c['beta0']:g}, lr = {c['lr']}, n = {c['n']} draws "
+             f"per component and step (STL estimator), {c['streams']} Monte Carlo streams from each "
+             f"of the first {c['inits']} initialisations of the study; outcome at t = {c['horizon']:g}, "
+             f"against the flow from the same initialisations at the same t (β = 1 from "
+             f"t = {1 / max(c['rates']):.0f}–{1 / min(c['rates']):.0f}). Wall time {wall_s:.0f} s.")
+    L.append("")
+    L.append(f"| r | P(kept), flow ({c['inits']} inits) | P(kept), torch ({c['inits'] * c['streams']} runs) "
+             f"[95% Wilson] | per init: flow / torch kept of {c['streams']} |")
+    L.append("|---|---|---|---|")
+    from flowsim.stats import wilson
+    for r in c["rates"]:
+        rows = sorted((j[1], k, o) for j, k, o in torch_rows if abs(j[0] - r) < 1e-15)
+        ode = np.mean([o for _, _, o in rows])
+        k_mc = sum(sum(k) for _, k, _ in rows)
+        n_mc = sum(len(k) for _, k, _ in rows)
+        lo, hi = wilson(k_mc, n_mc)
+        per = ", ".join(f"{o}/{sum(k)}" for _, k, o in rows)
+        L.append(f"| {r:.3g} | {ode:.2f} | {k_mc / n_mc:.2f} [{lo:.2f}, {hi:.2f}] | {per} |")
+    L.append("")
+    return L
+
+
+def run_torch_slice(workers):
+    """(rows, wall seconds) of the torch slice: every (rate, init) job of TORCH."""
+    t0 = time.perf_counter()
+    jobs = [(r, s) for r in TORCH["rates"] for s in range(TORCH["inits"])]
+    out = run_jobs(torch_job, jobs, workers)
+    return [[list(j), k, o] for j, k, o in out], time.perf_counter() - t0
+
+
 # ------------------------------------------------------------------ report
 
 def fmt(x, spec=".3g"):
@@ -336,11 +375,21 @@ def main(argv=None):
     ap.add_argument("--run", action="store_true", help="run the sweep even if the store exists "
                     "(it must not exist: the sweep refuses to overwrite)")
     ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--torch-only", action="store_true", help="run only the torch slice (no grid "
+                    "needed) and write it to " + TORCH_RESULTS.name)
     ap.add_argument("--check-tolerance", action="store_true")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--cache", default=None, help="JSON file keeping the bisection and torch "
                     "results between runs of this script (default: none)")
     args = ap.parse_args(argv)
+    if args.torch_only:
+        rows, wall = run_torch_slice(args.workers)
+        head = ["# Annealing: the torch slice", "",
+                f"Command: `python studies/annealing.py --torch-only --workers {args.workers}` "
+                "(the same section as in annealing.md, without the grid).", ""]
+        TORCH_RESULTS.write_text("\n".join(head + torch_section(rows, wall)))
+        print(f"wrote {TORCH_RESULTS} ({wall:.0f} s)")
+        return
     rng = np.random.default_rng(0)
     t_start = time.perf_counter()
     cache = {}
@@ -436,11 +485,8 @@ def main(argv=None):
     torch_rows = None
     if not args.no_torch:
         if "torch" not in cache:
-            t0 = time.perf_counter()
-            jobs = [(r, s) for r in TORCH["rates"] for s in range(TORCH["inits"])]
-            out = run_jobs(torch_job, jobs, args.workers)
-            cache["torch"] = {"rows": [[list(j), k, o] for j, k, o in out],
-                              "wall_s": time.perf_counter() - t0}
+            rows, wall = run_torch_slice(args.workers)
+            cache["torch"] = {"rows": rows, "wall_s": wall}
             save_cache()
         torch_rows = cache["torch"]["rows"]
 
@@ -598,27 +644,7 @@ def write_report(ds, tables, contours, classes, mono, status, late, sweep_line, 
                  for b, m, g, p in g_along) + ".")
     L.append("")
     if torch_rows is not None:
-        c = TORCH
-        L.append("## Torch slice: Monte Carlo training with the same schedule")
-        L.append("")
-        L.append(f"flowsim.training.gaussian_vi.run(schedule=...): plain gradient descent on the "
-                 f"reparameterised reverse-KL estimate with the log p term weighted by β(t), "
-                 f"t = lr × step; d = {c['d']}, β₀ = {c['beta0']:g}, lr = {c['lr']}, n = {c['n']} draws "
-                 f"per component and step (STL estimator), {c['streams']} Monte Carlo streams from each "
-                 f"of the first {c['inits']} initialisations of the study; outcome at t = {c['horizon']:g}, "
-                 f"against the flow from the same initialisations at the same t (β = 1 from "
-                 f"t = {1 / max(c['rates']):.0f}–{1 / min(c['rates']):.0f}). Wall time "
-                 f"{cache['torch']['wall_s']:.0f} s.")
-        L.append("")
-        L.append("| r | P(kept), flow (8 inits) | P(kept), torch (64 runs) | per init: flow / torch kept of 8 |")
-        L.append("|---|---|---|---|")
-        for r in c["rates"]:
-            rows = sorted((j[1], k, o) for j, k, o in torch_rows if abs(j[0] - r) < 1e-15)
-            ode = np.mean([o for _, _, o in rows])
-            mc = np.mean([np.mean(k) for _, k, _ in rows])
-            per = ", ".join(f"{o}/{sum(k)}" for _, k, o in rows)
-            L.append(f"| {r:.3g} | {ode:.2f} | {mc:.2f} | {per} |")
-        L.append("")
+        L += torch_section(torch_rows, cache["torch"]["wall_s"])
     if tol_line:
         L.append("## Tolerance")
         L.append("")

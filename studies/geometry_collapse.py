@@ -1,17 +1,21 @@
-"""Does the optimiser geometry change whether, and how, a Gaussian mixture loses a mode?
+"""Does the optimiser geometry change whether, and how, a mixture loses a mode?
 
-Command (the two sweeps, then this table; an existing store is resumed, never replaced):
+Command (the sweeps, then the tables; an existing store is resumed, never replaced):
 
-    python studies/geometry_collapse.py [--store-dir results] [--skip-sweep]
+    python studies/geometry_collapse.py [--store-dir results] [--skip-sweep] [--only STEM ...]
 
 Sweeps studies/geometry_gaussian.toml (euclidean, natural, wfr, adam: docs/derivations.md
-A1, A3, A4) and studies/geometry_gaussian_adam_ode.toml (Adam at η = 1e-2 and 1e-3, A2):
-the quickstart's target (two Gaussians in R^d, Λ = 16, weights ρ and 1 − ρ) and starts
-(means N(0, I_d) per seed, σ² = 1, trainable weights), reverse KL, t = 1000, 32 seeds per
-cell. For each geometry, ρ and d: P(both modes kept) = P(coverage = 2) among the runs
+A1, A3, A4) and studies/geometry_gaussian_adam_ode.toml (Adam at η = 1e-2 and 1e-3, A2;
+d = 8 and 32: at d = 128 one run of the 774-dimensional stiff state costs ~4 min): the
+quickstart's target (two Gaussians in R^d, Λ = 16, weights ρ and 1 − ρ) and starts (means
+N(0, I_d) per seed, σ² = 1, trainable weights), reverse KL, t = 1000, 32 seeds per cell;
+and studies/geometry_circle.toml, studies/geometry_circle_adam_ode.toml: the four-peak
+circle target of studies/circle_mode_dropping.toml from its broad starts, trainable and
+fixed weights, 64 seeds. For each cell: P(all modes kept) = P(coverage = M) among the runs
 that finished (status ok) with its 95% Wilson interval, the collapsed runs by mechanism
-(flowsim.diagnostics: mean alignment / vanishing weight / weight starvation), and the
-runs that did not finish, by status.
+(flowsim.diagnostics: mean alignment / vanishing weight / weight starvation), the median
+time of the last change of class, and the runs that did not finish, by status. --only
+sweeps the named study files (by stem) and summarises the others' stores as they are.
 
 Writes studies/results/geometry_collapse.md.
 """
@@ -29,40 +33,42 @@ from flowsim.stats import wilson
 from flowsim.sweep import sweep_files
 
 HERE = Path(__file__).resolve().parent
-STUDIES = (HERE / "geometry_gaussian.toml", HERE / "geometry_gaussian_adam_ode.toml")
+STUDIES = (HERE / "geometry_gaussian.toml", HERE / "geometry_gaussian_adam_ode.toml",
+           HERE / "geometry_circle.toml", HERE / "geometry_circle_adam_ode.toml")
 
 
-def run(store_dir: Path, skip: bool):
+def run(store_dir: Path, skip: bool, only=None):
+    stores = [store_dir / f"{path.stem}.zarr" for path in STUDIES]
     if skip:
-        return [store_dir / f"{path.stem}.zarr" for path in STUDIES], 0.0
-    return sweep_files(STUDIES, store_dir)
+        return stores, 0.0
+    _, wall = sweep_files([p for p in STUDIES if only is None or p.stem in only], store_dir)
+    return stores, wall
 
 
 def skipped(stores):
-    """The study files whose store is missing (listed under the table)."""
+    """The study files whose store is missing (listed under the tables)."""
     return [path.name for path, store in zip(STUDIES, stores) if not Path(store).exists()]
 
 
-def cells(stores):
-    """(geometry label, rho, d, dataset of that cell over seeds)."""
-    main = xr.open_zarr(stores[0]).load()
-    for g in main.geometry.values:
-        for rho in main.rho.values:
-            for d in main.d.values:
-                yield str(g), float(rho), int(d), main.sel(geometry=g, rho=rho, d=d)
-    if not Path(stores[1]).exists():
-        return
-    adam = xr.open_zarr(stores[1]).load()
-    for lr in adam.lr.values:
-        for rho in adam.rho.values:
-            for d in adam.d.values:
-                yield f"adam_ode η={lr:g}", float(rho), int(d), adam.sel(lr=lr, rho=rho, d=d)
+def cells(store):
+    """(geometry label, {axis: value} of the other axes, dataset of that cell over seeds) for
+    every cell of a store; a store of adam_ode runs is labelled by its learning rate."""
+    ds = xr.open_zarr(store).load()
+    axes = [a for a in ds.attrs["axes"] if a != "seed"]
+    for values in np.ndindex(*(ds.sizes[a] for a in axes)):
+        sel = {a: ds[a].values[i] for a, i in zip(axes, values)}
+        cell = ds.sel(sel)
+        if "geometry" in sel:
+            label = str(sel.pop("geometry"))
+        else:
+            label = f"adam_ode η={sel.pop('lr'):g}"
+        yield label, sel, cell
 
 
-def row(label, rho, d, ds):
+def row(label, sel, ds):
     status = ds["status"].values
     ok = status == 0
-    kept = (ds["coverage"].values == 2) & ok
+    kept = (ds["coverage"].values == ds.sizes["mode"]) & ok
     n, k = int(ok.sum()), int(kept.sum())
     lo, hi = wilson(k, n)
     mech = ds["mechanism"].values[ok & ~kept]
@@ -70,28 +76,55 @@ def row(label, rho, d, ds):
     failed = ", ".join(f"{POINT_STATUS_NAMES.get(int(c), int(c))} ×{int(np.sum(status == c))}"
                        for c in np.unique(status[~ok])) or "—"
     p = f"{k}/{n} = {k / n:.2f} [{lo:.2f}, {hi:.2f}]" if n else "—"
-    return f"| {label} | {rho:g} | {d} | {p} | {counts} | {failed} |"
+    settled = ds["collapse_time"].values[ok]
+    t_med = f"{np.median(settled):.3g}" if settled.size else "—"
+    others = " | ".join(f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in sel.values())
+    return f"| {label} | {others} | {p} | {counts} | {t_med} | {failed} |"
+
+
+def table(title, setting, stores):
+    """A markdown table of every cell of the existing `stores` (one family)."""
+    present = [s for s in stores if Path(s).exists()]
+    if not present:
+        return []
+    first = xr.open_zarr(present[0])
+    axes = [a for a in first.attrs["axes"] if a not in ("seed", "geometry", "lr")]
+    names = {"rho": "ρ", "d": "d", "weight_mode": "weights", "beta0": "schedule β₀"}
+    head = " | ".join(names.get(a, a) for a in axes)
+    lines = [f"## {title}", "", setting, "",
+             f"| geometry | {head} | P(all modes kept) among finished runs [95% CI] | collapsed: "
+             + " / ".join(MECHANISMS[1:]) + " | median t of the last change of class | not finished |",
+             "|" + "---|" * (len(axes) + 5)]
+    for store in present:
+        lines += [row(*cell) for cell in cells(store)]
+    return lines + [""]
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store-dir", type=Path, default=Path("results"))
     ap.add_argument("--skip-sweep", action="store_true", help="summarise existing stores")
+    ap.add_argument("--only", nargs="+", choices=[p.stem for p in STUDIES], default=None,
+                    help="sweep only these study files (the others' stores are read as they are)")
     args = ap.parse_args(argv)
-    stores, wall = run(args.store_dir, args.skip_sweep)
+    stores, wall = run(args.store_dir, args.skip_sweep, args.only)
     lines = [
-        "# Optimiser geometry against collapse (Gaussian two-mode target, reverse KL)",
+        "# Optimiser geometry against collapse",
         "",
-        "Command: `python studies/geometry_collapse.py` (sweeps `studies/geometry_gaussian.toml`, "
-        "`studies/geometry_gaussian_adam_ode.toml`). Setting: Λ = 16, target weights ρ and 1 − ρ, "
-        "q: 2 components, means N(0, I_d) per seed, σ² = 1 fixed, trainable weights, t = 1000, "
-        "32 seeds per cell, method auto (rtol 1e-7, atol 1e-9). Kept = coverage 2 at t.",
+        "Command: `python studies/geometry_collapse.py` (sweeps "
+        + ", ".join(f"`studies/{p.name}`" for p in STUDIES) + "). Kept = coverage = the number "
+        "of target modes at t. The median t of the last change of class is flowsim.diagnostics' "
+        "collapse_time over the finished runs: when the run reached its final class (its time to "
+        "converge, as far as coverage and the mechanism flags see it).",
         "",
-        "| geometry | ρ | d | P(both kept) among finished runs [95% CI] | collapsed: "
-        + " / ".join(MECHANISMS[1:]) + " | not finished |",
-        "|---|---|---|---|---|---|",
     ]
-    lines += [row(*cell) for cell in cells(stores)]
+    lines += table("Gaussian two-mode target", "Λ = 16, target weights ρ and 1 − ρ, q: 2 components, "
+                   "means N(0, I_d) per seed, σ² = 1 fixed, trainable weights, reverse KL, t = 1000, "
+                   "32 seeds per cell, method auto (rtol 1e-7, atol 1e-9).", stores[:2])
+    lines += table("Circle, four peaks", "Target: four equal von Mises peaks at 0°, 90°, 180°, 270°, "
+                   "κ = 50; q: K = 4, means uniform on the circle per seed, κ = 2, uniform weights; "
+                   "reverse KL, t = 1000, 64 seeds per cell, method auto (rtol 1e-7, atol 1e-9, at "
+                   "most 2·10⁵ steps).", stores[2:])
     lines += ["", "Not finished runs with status not_run were never computed (the sweep was stopped)."]
     if skipped(stores):
         lines += ["", "Not run: " + ", ".join(skipped(stores)) + "."]
