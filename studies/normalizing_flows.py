@@ -617,6 +617,8 @@ def main(argv=None):
     command = "python studies/normalizing_flows.py" + (" --fast" if args.fast else "")
     if args.cap:
         command += " --cap " + " ".join(args.cap)
+    invoked = command + f" --workers {args.workers}" + (
+        " --models " + " ".join(args.models) if list(args.models) != list(MODELS) else "")
     log_path = args.out / f"{name}_invocations.jsonl"
     if args.report_only:
         runs, n_new, wall = load_cache(cache), 0, 0.0
@@ -635,7 +637,7 @@ def main(argv=None):
             status = "finished"
         finally:
             with log_path.open("a") as fh:
-                fh.write(json.dumps({"command": command, "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started)),
+                fh.write(json.dumps({"command": invoked, "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started)),
                                      "wall_seconds": round(time.time() - started, 1), "status": status,
                                      "new_runs": len(load_cache(cache)) - n_before, "workers": args.workers}) + "\n")
     compact_cache(cache, runs)
