@@ -83,7 +83,7 @@ def test_pointcloud_section_runs_rectangle_and_cylinder_with_bounded_rows():
     ctx = Context(s, torch.device("cpu"))
     compare_pointcloud(ctx)
     by = {r.name: r for r in ctx.rows}
-    assert len(by) == len(ctx.rows) == 3 * 3
+    assert len(by) == len(ctx.rows) == 3 * 5
     for shape, n_modes, losses in (("rectangle", 2, ("matched", "matched_fixed")), ("cylinder", 1, ("matched",))):
         for loss in losses:
             w = by[f"pointcloud {shape} {loss}: final max_weight"]
@@ -94,11 +94,17 @@ def test_pointcloud_section_runs_rectangle_and_cylinder_with_bounded_rows():
             for x in (cov.flow, cov.sim):
                 assert 0.0 <= x <= n_modes
             assert by[f"pointcloud {shape} {loss}: held-out KL(q||p) (flow: n/a)"].sim >= 0
+            w_adam = by[f"pointcloud {shape} {loss}: final max_weight (adam flow)"]
+            cov_adam = by[f"pointcloud {shape} {loss}: final coverage (adam flow)"]
+            assert w_adam.sim == w.sim and 0.25 - 1e-9 <= w_adam.flow <= 1.0 + 1e-9
+            assert cov_adam.sim == cov.sim and 0.0 <= cov_adam.flow <= n_modes
     assert by["pointcloud rectangle matched_fixed: final max_weight"].sim == pytest.approx(0.25)
     with pytest.raises(ValueError, match="pc_shapes"):
         compare_pointcloud(Context(Settings(pc_shapes=("sphere",)), torch.device("cpu")))
     with pytest.raises(ValueError, match="pc_losses"):
         compare_pointcloud(Context(Settings(pc_losses={"box": ("nll",)}), torch.device("cpu")))
+    with pytest.raises(ValueError, match="pc_geometries"):
+        compare_pointcloud(Context(Settings(pc_geometries=("adam_ode",)), torch.device("cpu")))
 
 
 def test_nf_section_fast_run_has_bounded_rows():

@@ -42,6 +42,7 @@ class Settings:
     pc_heldout: int = 128
     pc_shapes: tuple = ("box", "rectangle", "cylinder")
     pc_losses: dict = field(default_factory=lambda: dict(PC_LOSSES))
+    pc_geometries: tuple = ("adam",)
     rk4_objectives: tuple = ("matched", "matched_bound", "reverse_kl", "forward_kl")
     seed: int = 0
     fast: bool = False

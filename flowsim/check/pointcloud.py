@@ -2,7 +2,8 @@
 (flowsim.training.pointnet): box (M = 4 target peaks, every loss), rectangle (M = 2) and
 cylinder (M = 1, near-uniform; coverage there is the fraction of the circle where q >= p/2),
 final held-out diagnostics over seeds beside the per-sample flow of the same loss started
-from the network's initial predictions. Informational (not required): the flow is a claim
+from the network's initial predictions, as the plain gradient flow and in each of
+`pc_geometries` (default: the small-step limit of Adam, the network's optimiser). Informational (not required): the flow is a claim
 about parameter space, the network adds shared parameters, Adam and a symmetric input. What
 each row shows is discussed in docs/check.md."""
 from __future__ import annotations
@@ -63,9 +64,23 @@ def _flow_density_coverage(tr) -> float:
     return float(pointnet.density_coverage(triple(q), triple(p), n))
 
 
-def _pc_flows(s: Settings, first: dict, objective: str, weights: str):
-    """Per-sample flows of the loss from the first network's initial held-out predictions:
-    {max_weight, coverage, density_coverage: [per sample]}, or None when the flow is undefined."""
+PC_GEOMETRIES = ("adam", "natural", "wfr")     # the geometries that need no learning rate
+
+
+def _geometry_flow(target, init, objective, weights, t_max, geometry):
+    """The circle flow in `geometry` (docs/derivations.md A1, A3, A4; numba, method auto:
+    Radau takes over where the flow turns stiff, as Adam's sign-like limit does)."""
+    from ..api import log_times, simulate
+
+    return simulate(target, init, objective=objective, weights=weights, t_max=t_max,
+                    t_eval=log_times(t_max), rtol=1e-7, atol=1e-10, backend="numba", method="auto",
+                    geometry=geometry)
+
+
+def _pc_flows(s: Settings, first: dict, objective: str, weights: str, geometry: str = "euclidean"):
+    """Per-sample flows of the loss (in `geometry`: "euclidean" or one of PC_GEOMETRIES)
+    from the first network's initial held-out predictions: {max_weight, coverage,
+    density_coverage: [per sample]}, or None when the flow is undefined."""
     from ..families.vonmises.mixture import VonMisesMixture
 
     q0, p = first["initial"]["q"], first["heldout_target"]
@@ -77,7 +92,10 @@ def _pc_flows(s: Settings, first: dict, objective: str, weights: str):
         tgt = VonMisesMixture(p[1][i], p[2][i], np.exp(p[0][i]))
         w0 = np.exp(q0[0][i]) if weights == "trainable" else np.full(k, 1.0 / k)
         init = VonMisesMixture(q0[1][i], q0[2][i], w0 / w0.sum())
-        tr = _stiff_flow(tgt, init, objective, weights, s.pc_flow_t_max)
+        if geometry == "euclidean":
+            tr = _stiff_flow(tgt, init, objective, weights, s.pc_flow_t_max)
+        else:
+            tr = _geometry_flow(tgt, init, objective, weights, s.pc_flow_t_max, geometry)
         out["max_weight"].append(tr.diagnostics["max_weight"])
         out["coverage"].append(tr.diagnostics["coverage"])
         out["density_coverage"].append(_flow_density_coverage(tr))
@@ -114,6 +132,9 @@ def _pc_plan(s: Settings) -> list:
             raise ValueError(f"pc_losses[{shape!r}]: need one or more of {tuple(pointnet.LOSSES)}, "
                              f"got {losses!r}")
         plan += [(shape, loss) for loss in losses]
+    unknown = [g for g in s.pc_geometries if g not in PC_GEOMETRIES]
+    if unknown:
+        raise ValueError(f"pc_geometries: must be among {PC_GEOMETRIES}, got {unknown[0]!r}")
     return plan
 
 
@@ -126,14 +147,16 @@ def _pc_rows(ctx: Context, shape: str, loss: str):
     cov_key = "coverage" if n_modes > 1 else "density_coverage"
     objective, weights = pointnet.LOSSES[loss]
     finals, first = _pc_train(s, shape, loss, ctx.device)
-    flows = _pc_flows(s, first, objective, weights)
-    note = f"docs/check.md, point cloud: {shape} {loss}" if flows is not None else NO_FLOW_NOTE
     tag = f"pointcloud {shape} {loss}"
-    for key, src in (("max_weight", "max_weight"), ("coverage", cov_key)):
-        mean, sem = mean_sem([f[src] for f in finals])
-        fv = float(np.mean(flows[src])) if flows is not None else float("nan")
-        ctx.rows.append(Row(f"{tag}: final {key}", fv, mean, sem, _pc_agree(key, fv, mean, n_modes),
-                            required=False, note=note))
+    for geometry in ("euclidean",) + tuple(s.pc_geometries):
+        flows = _pc_flows(s, first, objective, weights, geometry)
+        note = f"docs/check.md, point cloud: {shape} {loss}" if flows is not None else NO_FLOW_NOTE
+        which = "" if geometry == "euclidean" else f" ({geometry} flow)"
+        for key, src in (("max_weight", "max_weight"), ("coverage", cov_key)):
+            mean, sem = mean_sem([f[src] for f in finals])
+            fv = float(np.mean(flows[src])) if flows is not None else float("nan")
+            ctx.rows.append(Row(f"{tag}: final {key}{which}", fv, mean, sem,
+                                _pc_agree(key, fv, mean, n_modes), required=False, note=note))
     mean, sem = mean_sem([f["reverse_kl"] for f in finals])
     ctx.rows.append(Row(f"{tag}: held-out KL(q||p) (flow: n/a)", float("nan"), mean, sem, True,
                         required=False))
