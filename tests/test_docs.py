@@ -1,6 +1,7 @@
 """The repository's references resolve inside the repository: every derivation tag the code
 cites is a section of docs/derivations.md, every test the index names exists, every
-repository path the docs and docstrings name exists, and nothing names a machine path."""
+repository path and document the docs and docstrings name exists, and nothing names a
+machine path."""
 from __future__ import annotations
 
 import ast
@@ -78,7 +79,20 @@ def test_named_repository_paths_exist():
     assert not missing, sorted(missing)
 
 
-@pytest.mark.parametrize("word", ["/tmp/", "/work/", "/root/", "/home/", "DESIGN.md", "notes/"])
-def test_no_machine_paths_or_outside_documents(word):
+def test_named_documents_exist_in_the_repository():
+    """Every Markdown document the docs and docstrings name is a file of the repository
+    (from the root, from docs/, beside the file that names it or in its results/ folder):
+    nothing cites a document a reader with only the repository cannot open."""
+    pattern = re.compile(r"(?<![\w./-])([\w./-]*\w\.md)\b")
+    missing = set()
+    for path in SOURCES + DOCS + [Path(__file__)]:
+        for ref in pattern.findall(path.read_text()):
+            if not any((base / ref).exists() for base in (ROOT, ROOT / "docs", path.parent, path.parent / "results")):
+                missing.add((str(path.relative_to(ROOT)), ref))
+    assert not missing, sorted(missing)
+
+
+@pytest.mark.parametrize("word", ["/tmp/", "/work/", "/root/", "/home/"])
+def test_no_machine_paths(word):
     hits = [str(p.relative_to(ROOT)) for p in SOURCES + DOCS if word in p.read_text()]
     assert not hits, hits
