@@ -3,9 +3,10 @@
 cylinder (M = 1, near-uniform; coverage there is the fraction of the circle where q >= p/2),
 final held-out diagnostics over seeds beside the per-sample flow of the same loss started
 from the network's initial predictions, as the plain gradient flow and in each of
-`pc_geometries` (default: the small-step limit of Adam, the network's optimiser). Informational (not required): the flow is a claim
-about parameter space, the network adds shared parameters, Adam and a symmetric input. What
-each row shows is discussed in docs/check.md."""
+`pc_geometries` (default: the small-step limit of Adam, the network's optimiser).
+Informational (not required): the flow is a claim about parameter space, the network adds
+shared parameters, Adam and a symmetric input. What each row shows is discussed in
+docs/check.md."""
 from __future__ import annotations
 
 import math
@@ -148,12 +149,14 @@ def _pc_rows(ctx: Context, shape: str, loss: str):
     objective, weights = pointnet.LOSSES[loss]
     finals, first = _pc_train(s, shape, loss, ctx.device)
     tag = f"pointcloud {shape} {loss}"
+    network = {key: mean_sem([f[src] for f in finals])
+               for key, src in (("max_weight", "max_weight"), ("coverage", cov_key))}
     for geometry in ("euclidean",) + tuple(s.pc_geometries):
         flows = _pc_flows(s, first, objective, weights, geometry)
         note = f"docs/check.md, point cloud: {shape} {loss}" if flows is not None else NO_FLOW_NOTE
         which = "" if geometry == "euclidean" else f" ({geometry} flow)"
         for key, src in (("max_weight", "max_weight"), ("coverage", cov_key)):
-            mean, sem = mean_sem([f[src] for f in finals])
+            mean, sem = network[key]
             fv = float(np.mean(flows[src])) if flows is not None else float("nan")
             ctx.rows.append(Row(f"{tag}: final {key}{which}", fv, mean, sem,
                                 _pc_agree(key, fv, mean, n_modes), required=False, note=note))
