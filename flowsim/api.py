@@ -1,6 +1,6 @@
 """The one entry point: build a flow from a target and an initial mixture, integrate it.
 
-    simulate(target, init, objective=..., weights="trainable"|"fixed", t_max=...)
+    simulate(target, init, objective=..., weights="trainable"|"fixed"|"regularised", t_max=...)
 
 dispatches on the family of `target` (von Mises mixture on the circle, isotropic
 Gaussian mixture in R^d) to the family's problem builder, integrates the gradient
@@ -13,7 +13,7 @@ import numpy as np
 from .integrate import STATUS_NAMES, integrate, solve_scipy
 from .integrate.methods import METHOD_CODES
 from .numerics.jit import announce_compilation
-from .problem import WEIGHT_MODES
+from .weight_modes import WEIGHT_MODES
 from .times import log_times
 from .trajectory import Trajectory
 from .validation import check_choice, check_positive, check_times

@@ -23,9 +23,6 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 
-WEIGHT_MODES = ("trainable", "fixed")
-
-
 class FlowModel(NamedTuple):
     """A compiled gradient flow: its name and its two kernels."""
 

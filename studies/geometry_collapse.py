@@ -22,6 +22,7 @@ Writes studies/results/geometry_collapse.md.
 from __future__ import annotations
 
 import argparse
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -52,7 +53,8 @@ def skipped(stores):
 
 def cells(store):
     """(geometry label, {axis: value} of the other axes, dataset of that cell over seeds) for
-    every cell of a store; a store of adam_ode runs is labelled by its learning rate."""
+    every cell of a store; a store of adam_ode runs is labelled by its learning rate, a store
+    without a geometry axis by its study file's geometry."""
     ds = xr.open_zarr(store).load()
     axes = [a for a in ds.attrs["axes"] if a != "seed"]
     for values in np.ndindex(*(ds.sizes[a] for a in axes)):
@@ -60,8 +62,10 @@ def cells(store):
         cell = ds.sel(sel)
         if "geometry" in sel:
             label = str(sel.pop("geometry"))
-        else:
+        elif "lr" in sel:
             label = f"adam_ode η={sel.pop('lr'):g}"
+        else:
+            label = tomllib.loads(ds.attrs["study"]).get("geometry", {}).get("name", "euclidean")
         yield label, sel, cell
 
 
@@ -78,8 +82,10 @@ def row(label, sel, ds):
     p = f"{k}/{n} = {k / n:.2f} [{lo:.2f}, {hi:.2f}]" if n else "—"
     settled = ds["collapse_time"].values[ok]
     t_med = f"{np.median(settled):.3g}" if settled.size else "—"
+    w_min = ds["min_weight"].values[ok]
+    w_med = f"{np.median(w_min):.3g}" if w_min.size else "—"
     others = " | ".join(f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in sel.values())
-    return f"| {label} | {others} | {p} | {counts} | {t_med} | {failed} |"
+    return f"| {label} | {others} | {p} | {counts} | {t_med} | {w_med} | {failed} |"
 
 
 def table(title, setting, stores):
@@ -89,12 +95,13 @@ def table(title, setting, stores):
         return []
     first = xr.open_zarr(present[0])
     axes = [a for a in first.attrs["axes"] if a not in ("seed", "geometry", "lr")]
-    names = {"rho": "ρ", "d": "d", "weight_mode": "weights", "beta0": "schedule β₀"}
+    names = {"rho": "ρ", "d": "d", "weight_mode": "weights", "beta0": "schedule β₀",
+             "weight_prior": "prior λ"}
     head = " | ".join(names.get(a, a) for a in axes)
     lines = [f"## {title}", "", setting, "",
              f"| geometry | {head} | P(all modes kept) among finished runs [95% CI] | collapsed: "
-             + " / ".join(MECHANISMS[1:]) + " | median t of the last change of class | not finished |",
-             "|" + "---|" * (len(axes) + 5)]
+             + " / ".join(MECHANISMS[1:]) + " | median t of the last change of class | median min w at t | not finished |",
+             "|" + "---|" * (len(axes) + 6)]
     for store in present:
         lines += [row(*cell) for cell in cells(store)]
     return lines + [""]

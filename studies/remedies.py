@@ -2,14 +2,17 @@
 
     python studies/remedies.py [--store-dir results] [--skip-sweep]
 
-Sweeps studies/remedies.toml (resumed if its store exists, never replaced): reverse KL on
-the quickstart's Gaussian target and starts at d = 32 and 128, 32 seeds per cell, for the
-plain gradient flow, the natural gradient and the Wasserstein-Fisher-Rao flow
-(docs/derivations.md A3, A4), without a schedule (β₀ = 1) and with the slow hot start
-β(t) = min(1, 10⁻³ + 10⁻³ t) (B1), with trainable and fixed weights. Each row: P(both
-modes kept) with its 95% Wilson interval, the collapsed runs by mechanism
-(flowsim.diagnostics), the median time of the last change of class (when a run reached
-its final class), and the runs that did not finish. Adam's flows are in
+Sweeps studies/remedies.toml and studies/remedies_prior.toml (each resumed if its store
+exists, never replaced): reverse KL on the quickstart's Gaussian target and starts
+(ρ = 1/2 and 0.2) at d = 32 and 128, 32 seeds per cell, for the plain gradient flow, the
+natural gradient and the Wasserstein-Fisher-Rao flow (docs/derivations.md A3, A4),
+without a schedule (β₀ = 1) and with the slow hot start β(t) = min(1, 10⁻³ + 10⁻³ t)
+(B1), with trainable, fixed and regularised weights (P1, default prior λ = 0.01); then
+the regularised gradient flow at λ from 10⁻⁴ to 1. Each row: P(both modes kept) with its
+95% Wilson interval, the collapsed runs by mechanism (flowsim.diagnostics), the median
+time of the last change of class (when a run reached its final class), the median
+smallest weight at t (the prior's pull toward 1/2 shows there), and the runs that did
+not finish. Adam's flows are in
 studies/results/geometry_collapse.md (the small-step limit chatters near g = 0, and the
 finite-step flow costs minutes per run at d = 128).
 
@@ -24,7 +27,7 @@ from flowsim.sweep import sweep_files
 from geometry_collapse import table
 
 HERE = Path(__file__).resolve().parent
-STUDY = HERE / "remedies.toml"
+STUDIES = (HERE / "remedies.toml", HERE / "remedies_prior.toml")
 
 
 def main(argv=None):
@@ -32,15 +35,18 @@ def main(argv=None):
     ap.add_argument("--store-dir", type=Path, default=Path("results"))
     ap.add_argument("--skip-sweep", action="store_true", help="summarise the existing store")
     args = ap.parse_args(argv)
-    store = args.store_dir / f"{STUDY.stem}.zarr"
-    wall = 0.0 if args.skip_sweep else sweep_files([STUDY], args.store_dir)[1]
+    stores = [args.store_dir / f"{path.stem}.zarr" for path in STUDIES]
+    wall = 0.0 if args.skip_sweep else sweep_files(list(STUDIES), args.store_dir)[1]
     lines = ["# Remedies: geometry × schedule × weights against collapse", "",
-             "Command: `python studies/remedies.py` (sweeps `studies/remedies.toml`; settings in the "
-             "docstrings of both). Schedule β₀ = 1 is the plain flow; β₀ = 0.001 is "
-             "β(t) = min(1, 10⁻³ + 10⁻³ t).", ""]
-    lines += table("Gaussian two-mode target, reverse KL", "Λ = 16, ρ = ½, q: 2 components, means "
-                   "N(0, I_d) per seed, σ² = 1 fixed, t = 5000, 32 seeds per cell, method auto "
-                   "(rtol 1e-7, atol 1e-9).", [store])
+             "Command: `python studies/remedies.py` (sweeps `studies/remedies.toml` and "
+             "`studies/remedies_prior.toml`; settings in the docstrings of all three). Schedule "
+             "β₀ = 1 is the plain flow; β₀ = 0.001 is β(t) = min(1, 10⁻³ + 10⁻³ t). Weights "
+             "regularised: the flow of L + λ KL(u‖w), a symmetric Dirichlet prior "
+             "(docs/derivations.md P1), λ = 0.01 in the first table.", ""]
+    setting = ("Λ = 16, target weights ρ and 1 − ρ, q: 2 components, means N(0, I_d) per seed, "
+               "σ² = 1 fixed, t = 5000, 32 seeds per cell, method auto (rtol 1e-7, atol 1e-9).")
+    lines += table("Gaussian two-mode target, reverse KL", setting, stores[:1])
+    lines += table("The prior's strength (regularised weights, gradient flow)", setting, stores[1:])
     if wall:
         lines += [f"Sweep wall time {wall:.0f} s (2 cores)."]
     text = "\n".join(lines) + "\n"

@@ -1,5 +1,4 @@
 """Monte Carlo Gaussian-mixture VI in R^d against the Gaussian flow."""
-import math
 
 import numpy as np
 import pytest
@@ -32,6 +31,34 @@ def test_simulation_tracks_the_flow_within_monte_carlo_error():
         assert np.all(np.abs(extra - ref) <= 4 * sem + 1e-9), name
         # and the raw run is close in absolute terms
         assert np.abs(m1 - ref).max() < 0.1 * max(1.0, np.abs(ref).max())
+
+
+def test_regularised_training_tracks_the_regularised_flow():
+    """weights "regularised": Monte Carlo training with the Dirichlet prior (P1) against the
+    flow with the same prior, which differs visibly from the plain flow by t = 2.4."""
+    from flowsim.api import simulate
+
+    target, init = _setup()
+    t_eval = np.array([0.0, 0.8, 2.4])
+    kw = dict(objective="reverse_kl", t_max=2.4, t_eval=t_eval, rtol=1e-10, atol=1e-12)
+    flow = simulate(target, init, weights="regularised", weight_prior=0.5, **kw).to_xarray()
+    plain = simulate(target, init, weights="trainable", **kw).to_xarray()
+    gap = np.abs(flow["weights"].values - plain["weights"].values).max()
+    recs = [gaussian_vi.run(target, init, weights="regularised", weight_prior=0.5, lr=lr, n=32,
+                            t_eval=t_eval, n_seeds=6, seed=7 + i, device="cpu", observe=False)
+            for i, lr in enumerate((0.05, 0.1))]
+    assert recs[0].meta["weight_prior"] == 0.5
+    for name in ("m", "weights"):
+        ref = flow[name].values
+        m1, s1 = recs[0].mean_sem(name)
+        m2, s2 = recs[1].mean_sem(name)
+        extra = 2 * m1 - m2
+        sem = np.sqrt(4 * s1 ** 2 + s2 ** 2)
+        assert np.all(np.abs(extra - ref) <= 4 * sem + 1e-9), name
+    m1, _ = recs[0].mean_sem("weights")
+    assert np.abs(m1 - flow["weights"].values).max() < gap / 3
+    with pytest.raises(ValueError, match="^weight_prior:"):
+        gaussian_vi.run(target, init, lr=0.1, n=4, t_eval=[0, 0.3], weight_prior=0.5)
 
 
 def test_records_observables_through_the_family():

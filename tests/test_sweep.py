@@ -166,6 +166,29 @@ def test_sweep_matches_simulate(reference):
     assert int(ds["n_steps"]) == traj.n_steps
 
 
+def test_a_swept_weight_prior_equals_simulate(tmp_path):
+    """weights = "regularised" with `options.weight_prior` as an axis: each point is
+    simulate(..., weights="regularised", weight_prior=λ)."""
+    from flowsim.api import simulate
+    from flowsim.sweep.compute import time_grid
+    from flowsim.sweep.points import make_objects
+
+    text = SMALL.format(save="true").replace('weights = "trainable"', 'weights = "regularised"').replace(
+        "seed = { range = 3 }", '"options.weight_prior" = { values = [0.01, 1.0], name = "lam" }\nseed = { range = 2 }')
+    path = tmp_path / "prior.toml"
+    path.write_text(text)
+    study = load_study(path)
+    ds = load(run_sweep(study, tmp_path / "prior.zarr", figure=False).path)
+    assert ds.attrs["weights"] == "regularised"
+    for lam in (0.01, 1.0):
+        target, init = make_objects(study.point_config([16, lam, 1]))
+        traj = simulate(target, init, objective="reverse_kl", weights="regularised", weight_prior=lam,
+                        t_max=50.0, t_eval=time_grid(study), rtol=1e-6, atol=1e-8, backend="numba")
+        np.testing.assert_array_equal(ds.sel(d=16, lam=lam, seed=1)["state"].values, traj.states)
+    w = ds.sel(d=16, seed=1)["weights"].values
+    assert abs(w[1, 0] - 0.5) < abs(w[0, 0] - 0.5)        # the stronger prior holds w nearer 1/2
+
+
 def test_dask_executor_gives_identical_dataset(reference, tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     tmp, result = reference
@@ -245,6 +268,10 @@ def test_resume_after_kill(reference, tmp_path, capsys):
     (SMALL.format(save="false").replace("K = 2", "K = 2\ncolour = 'red'"), "init.colour"),
     (SMALL.format(save="false").replace("seed = { range = 3 }", '"init.nope" = [1]'), "axes.init.nope"),
     (SMALL.format(save="false").replace("seed = { range = 3 }", "seed = { range = 0 }"), "axes.seed: empty axis"),
+    (SMALL.format(save="false").replace("K = 2", "K = 2\n\n[options]\nweight_prior = 0.1"),
+     "options.weight_prior: only weights 'regularised' have a prior"),
+    (SMALL.format(save="false").replace('weights = "trainable"', 'weights = "regularised"').replace(
+        "K = 2", "K = 2\n\n[options]\nweight_prior = -1.0"), "options.weight_prior: must be a positive number"),
 ])
 def test_cli_errors_one_line_exit_2(tmp_path, capsys, content, needle):
     path = tmp_path / "s.toml"

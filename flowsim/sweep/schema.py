@@ -27,7 +27,7 @@ import numpy as np
 
 from ..diagnostics import SCALAR_DIAGNOSTICS
 from ..integrate.methods import ADAPTIVE_METHODS, METHOD_CODES
-from ..problem import WEIGHT_MODES
+from ..weight_modes import WEIGHT_MODES
 from .errors import PointError, StudyError
 from .variables import RESERVED_NAMES
 

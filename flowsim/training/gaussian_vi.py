@@ -84,7 +84,7 @@ def observe_family(target, nu, w, var, objective):
 
 def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_eval,
         n_seeds=8, seed=0, optimizer="gd", estimator="stl", device=None, observe=True,
-        schedule=None) -> Record:
+        schedule=None, weight_prior=None) -> Record:
     """Train S = n_seeds copies of `init` (a GaussianMixture) toward `target` from the same
     start with independent Monte Carlo draws; record at steps round(t / lr).
 
@@ -92,13 +92,19 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
     flowsim.schedule (reverse_kl only): the step at t = lr * step weights the log p term
     by beta(t) (module docstring).
 
+    weights: "trainable", "fixed", or "regularised": trainable, with the loss plus
+    weight_prior * KL(u || w), the symmetric Dirichlet prior of flowsim.weight_modes
+    (docs/derivations.md P1), computed exactly (no sampling).
+
     Returns a Record with variables m, Q, weights, theta (and the diagnostics observables
     when `observe`); run s of the Record is seed s.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: must be one of {OBJECTIVES}, got {objective!r}")
-    if weights not in ("trainable", "fixed"):
-        raise ValueError(f"weights: must be 'trainable' or 'fixed', got {weights!r}")
+    from ..weight_modes import check_weight_mode, trains_logits
+
+    prior = check_weight_mode(weights, {} if weight_prior is None else {"weight_prior": weight_prior})
+    trainable = trains_logits(weights)
     if optimizer not in ("gd", "adam", "natural"):
         raise ValueError(f"optimizer: must be 'gd', 'adam' or 'natural', got {optimizer!r}")
     if estimator not in ("stl", "total"):
@@ -120,8 +126,8 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
     S, (K, d), M = int(n_seeds), init.means.shape, target.n_components
     nu = torch.as_tensor(init.means, **f64).expand(S, K, d).clone().requires_grad_(True)
     theta = torch.log(torch.as_tensor(init.weights, **f64)).expand(S, K).clone()
-    theta.requires_grad_(weights == "trainable")
-    params = [nu, theta] if weights == "trainable" else [nu]
+    theta.requires_grad_(trainable)
+    params = [nu, theta] if trainable else [nu]
     opt = torch.optim.Adam(params, lr=lr) if optimizer == "adam" else None
     n_draw = K if objective == "reverse_kl" else M
     t_eval = np.asarray(t_eval, dtype=float)
@@ -138,12 +144,14 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
                         loss = loss + (1.0 - beta) * log_p_term(theta, nu, mu, log_rho, v, tau, eps).sum()
             else:
                 loss = forward_kl_estimate(theta, nu, mu, log_rho, v, tau, eps).sum()
+            if prior is not None:
+                loss = loss + prior * (-torch.log_softmax(theta, -1).mean(-1) - math.log(K)).sum()
             grads = torch.autograd.grad(loss, params)
             if optimizer == "natural":
                 with torch.no_grad():
                     w = torch.softmax(theta, -1)                   # (S, K); fixed: init's weights
                     nu -= lr * (v / w)[..., None] * grads[0]
-                    if weights == "trainable":
+                    if trainable:
                         theta -= lr * grads[1] / w
             elif opt is None:
                 with torch.no_grad():
@@ -164,5 +172,6 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
         frames.append(frame)
     return Record(steps * lr, stack(frames), np.asarray(target.weights, float),
                   {"kind": "gaussian_vi", "objective": objective, "weights": weights, "lr": lr,
+                   **({} if prior is None else {"weight_prior": prior}),
                    "n": int(n), "optimizer": optimizer, "estimator": estimator, "dim": int(d), "seed": int(seed),
                    **({} if schedule is None else {"schedule": schedule})})

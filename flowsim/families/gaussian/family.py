@@ -28,9 +28,10 @@ import numpy as np
 
 from ...diagnostics import Observables
 from ...numerics.arrays import softmax as _softmax
-from ...problem import WEIGHT_MODES, Problem
+from ...problem import Problem
 from ...registry import objective as lookup_objective
 from ...validation import check_choice, check_integer, check_options, check_size
+from ...weight_modes import OPTIONS as WEIGHT_OPTIONS, check_weight_mode, trains_logits, with_weight_prior
 from ...geometry import geometry, with_geometry
 from ...schedule import check_schedule, kernels_for, schedule_tail
 from . import full, span as gaussian_span, two_mode as two
@@ -40,7 +41,7 @@ from .mixture import GaussianMixture, pair_target, random_means
 from .quadrature import DEFAULT_N_GH
 
 REDUCTIONS = ("auto", "two_mode", "span", "full")
-OPTIONS = ("train_var", "n_quad", "reduction", "n_cubature", "geometry", "schedule")
+OPTIONS = ("train_var", "n_quad", "reduction", "n_cubature", "geometry", "schedule") + WEIGHT_OPTIONS
 MIN_N_QUAD = 8
 MAX_N_QUAD = 1024
 MAX_CUBATURE_NODES = 1e7
@@ -59,7 +60,7 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
     if not isinstance(target, GaussianMixture):
         raise ValueError(f"target: expected a GaussianMixture, got {type(target).__name__}")
     target.check_compatible(init, "init")
-    check_choice("weights", weights, WEIGHT_MODES)
+    prior = check_weight_mode(weights, options)
     obj = lookup_objective("gaussian", objective)
     geom = geometry(options.get("geometry", "euclidean"))
     check_options(options, OPTIONS + tuple(obj.parameters) + tuple(geom.parameters),
@@ -93,10 +94,11 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
         mu = target.means
         Lam = float(np.sum((mu[1] - mu[0]) ** 2))
         params = two.pack_params(Lam, float(target.weights[0]), target.var, target.dim,
-                                 weights == "trainable", bool(train_var), n_quad)
+                                 trains_logits(weights), bool(train_var), n_quad)
         y0 = two.state_from_vectors(init.means, mu, init.weights, init.var)
         meta["Lambda"] = Lam
-        return Problem(model, y0, np.concatenate([params, tail]), FAMILY, meta)
+        problem = Problem(model, y0, np.concatenate([params, tail]), FAMILY, meta)
+        return problem if prior is None else with_weight_prior(problem, prior, two.TH1, 0)
     nodes = float(n_cub) ** (max(K, M) - 1)
     if max(K, M) > 2 and nodes > MAX_CUBATURE_NODES:
         raise ValueError(f"n_cubature: K = {K}, M = {M} needs {n_cub}^{max(K, M) - 1} = {nodes:.3g} "
@@ -106,23 +108,27 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
         r = min(K + M - 1, target.dim)
         check_size("d", target.dim * (K + M), f"the means ({K + M} x {target.dim})")
         span_params = _with_objective_parameter(gaussian_span.pack_params(
-            np.zeros((M, r)), target.weights, target.var, target.dim, K, weights == "trainable",
+            np.zeros((M, r)), target.weights, target.var, target.dim, K, trains_logits(weights),
             bool(train_var), n_quad, n_cub), own)
         params = full.pack_params(target.means, np.concatenate([span_params, tail]), K, r)
         y0 = full.pack_state(init.means, init.weights, init.var)
         meta.update({"rank": r, "n_cubature": n_cub})
         problem = Problem(full.full_model(model), y0, params, FAMILY, meta)
+        logits = K * target.dim
         scale = {"natural": full.natural_scale, "wfr": full.wfr_scale}
     else:
         basis, target_coords, coords = gaussian_span.span_coordinates(target.means, init.means)
         params = _with_objective_parameter(gaussian_span.pack_params(
-            target_coords, target.weights, target.var, target.dim, K, weights == "trainable",
+            target_coords, target.weights, target.var, target.dim, K, trains_logits(weights),
             bool(train_var), n_quad, n_cub), own)
         y0 = gaussian_span.pack_state(coords, init.weights, init.var)
         meta.update({"rank": target_coords.shape[1], "n_cubature": n_cub, "basis": basis,
                      "target_coords": target_coords})
         problem = Problem(model, y0, np.concatenate([params, tail]), FAMILY, meta)
+        logits = K * target_coords.shape[1]
         scale = {"natural": gaussian_span.natural_scale, "wfr": gaussian_span.wfr_scale}
+    if prior is not None:
+        problem = with_weight_prior(problem, prior, logits, geom.tail(flow).size)
     return with_geometry(problem, geom, flow, scale.get(geom.metric))
 
 
@@ -228,7 +234,7 @@ class GaussianFamily:
         else:
             n_x = K * problem.meta["dim" if problem.meta["reduction"] == "full" else "rank"]
             out, (th, s) = list(range(n_x)), (list(range(n_x, n_x + K)), n_x + K)
-        if problem.meta["weights"] == "trainable":
+        if trains_logits(problem.meta["weights"]):
             out += th
         if problem.meta["train_var"]:
             out.append(s)

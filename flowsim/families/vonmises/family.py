@@ -17,14 +17,15 @@ from ...diagnostics import Observables
 from ...geometry import geometry, with_geometry
 from ...schedule import check_schedule, kernels_for, schedule_tail
 from ...numerics.special import i0e
-from ...problem import WEIGHT_MODES, Problem
+from ...problem import Problem
 from ...registry import objective as lookup_objective
-from ...validation import check_choice, check_integer, check_options
+from ...validation import check_integer, check_options
+from ...weight_modes import OPTIONS as WEIGHT_OPTIONS, check_weight_mode, trains_logits, with_weight_prior
 from .inputs import INPUTS
 from .mixture import VonMisesMixture, circle_grid, quadrature_size, wrap_angle
 from .params import natural_scale, pack_params, pack_state, unpack_state, wfr_scale
 
-OPTIONS = ("n_quad", "geometry", "schedule")
+OPTIONS = ("n_quad", "geometry", "schedule") + WEIGHT_OPTIONS
 REDUCTION = "circle"
 MIN_NODES = 16
 MAX_NODES = 2 ** 22
@@ -40,7 +41,7 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
         raise ValueError(f"target: expected a VonMisesMixture, got {type(target).__name__}")
     if not isinstance(init, VonMisesMixture):
         raise ValueError(f"init: expected a VonMisesMixture, got {type(init).__name__}")
-    check_choice("weights", weights, WEIGHT_MODES)
+    prior = check_weight_mode(weights, options)
     obj = lookup_objective("vonmises", objective)
     geom = geometry(options.get("geometry", "euclidean"))
     check_options(options, OPTIONS + tuple(obj.parameters) + tuple(geom.parameters),
@@ -58,7 +59,7 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
     if n_quad is None:
         n_quad = quadrature_size(max(target.kappa.max(), init.kappa.max()))
     n_quad = check_integer("n_quad", n_quad, minimum=MIN_NODES, maximum=MAX_NODES)
-    params = pack_params(target, n_comp, weights == "trainable", lam, n_quad)
+    params = pack_params(target, n_comp, trains_logits(weights), lam, n_quad)
     if schedule is not None:
         params = np.concatenate([params, schedule_tail(schedule)])
         own["schedule"] = schedule
@@ -66,6 +67,8 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
                       {"family": "vonmises", "objective": objective, "weights": weights,
                        "regularization": lam, "n_quad": n_quad, "target": target, "init": init,
                        "n_components": n_comp, "reduction": REDUCTION, **own})
+    if prior is not None:
+        problem = with_weight_prior(problem, prior, 0, geom.tail(flow).size)
     scale = {"natural": natural_scale, "wfr": wfr_scale}.get(geom.metric)
     return with_geometry(problem, geom, flow, scale)
 
@@ -106,7 +109,7 @@ class CircleFamily:
     def gradient_indices(self, problem):
         """State coordinates whose rate is -dL/dy: all but the logits of fixed weights."""
         K = problem.meta["n_components"]
-        start = 0 if problem.meta["weights"] == "trainable" else K
+        start = 0 if trains_logits(problem.meta["weights"]) else K
         return list(range(start, 3 * K))
 
     def state_variables(self, problem, states):
