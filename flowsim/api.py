@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .geometry import method_for
 from .integrate import STATUS_NAMES, integrate, solve_scipy
 from .integrate.methods import METHOD_CODES
 from .numerics.jit import announce_compilation
@@ -36,7 +37,8 @@ def simulate(target, init, *, objective, weights="trainable", t_max, t_eval=None
 
     backend "scipy" calls solve_ivp (RK45) on the compiled RHS; "numba" runs the
     compiled integrators: `method="auto"` (Dormand–Prince until its steps are held by
-    stiffness, then Radau IIA), `"dopri5"`, `"radau5"`, or fixed-step
+    stiffness, then Radau IIA; a geometry may declare its own, flowsim.geometry.method_for),
+    `"dopri5"`, `"radau5"`, or fixed-step
     `method="rk4"|"euler"|"dopri5_fixed"` with step `dt` (the small-step limit of
     gradient descent at learning rate dt).
     """
@@ -46,6 +48,7 @@ def simulate(target, init, *, objective, weights="trainable", t_max, t_eval=None
     check_choice("backend", backend, BACKENDS)
     check_choice("method", method, tuple(METHOD_CODES))
     problem = build_problem(target, init, objective=objective, weights=weights, **options)
+    method = method_for(problem, method)
     t_eval = log_times(t_max) if t_eval is None else check_times("t_eval", t_eval, t_max)
     if backend == "scipy":
         states, status, n_rhs = solve_scipy(problem.rhs, problem.y0, t_eval, t_max, rtol, atol)

@@ -14,9 +14,8 @@ its trainable and fixed rows are in studies/results/geometry_collapse.md). Each 
 95% Wilson interval, the collapsed runs by mechanism (flowsim.diagnostics), the median
 time of the last change of class (when a run reached its final class), the median
 smallest weight at t (the prior's pull toward 1/2 shows there), and the runs that did
-not finish. Adam's flows are in
-studies/results/geometry_collapse.md (the small-step limit chatters near g = 0, and the
-finite-step flow costs minutes per run at d = 128).
+not finish. Adam's flows are in studies/results/geometry_collapse.md (the finite-step
+flow costs minutes per run at d = 128).
 
 Writes studies/results/remedies.md.
 """

@@ -198,3 +198,20 @@ def test_circle_solver_loads_from_disk_cache_in_a_fresh_process():
                            timeout=300) for _ in range(2)]
     assert all(r.returncode == 0 for r in runs), runs[-1].stderr
     assert tuple(map(int, runs[1].stdout.split()[-2:])) == (1, 0), runs[1].stdout
+
+
+@pytest.mark.parametrize("objective", ["reverse_kl", "alpha", "wasserstein1"])
+def test_unreached_times_of_a_stopped_run_have_nan_observables(objective):
+    """A run stopped by max_steps: its unreached states are NaN and so is every observable
+    there (the α kernel alone would return a finite number for a NaN state)."""
+    target = VonMisesMixture(np.radians([0.0, 90.0, 180.0, 270.0]), 20.0)
+    init = VonMisesMixture([0.3, 1.2, 2.9, -1.4], [3.0, 2.0, 4.0, 3.0], [0.4, 0.3, 0.2, 0.1])
+    extra = {"alpha": 0.5} if objective == "alpha" else {}
+    tr = simulate(target, init, objective=objective, t_max=100.0, backend="numba", max_steps=5, **extra)
+    assert tr.status_name == "max_steps"
+    unreached = ~np.all(np.isfinite(tr.states), axis=1)
+    obs = tr.observables
+    assert unreached.any() and not unreached[0]
+    for name in ("objective", "reverse_kl", "forward_kl"):
+        values = getattr(obs, name)
+        assert np.all(np.isnan(values[unreached])) and np.all(np.isfinite(values[~unreached])), name

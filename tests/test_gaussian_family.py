@@ -7,7 +7,6 @@ from scipy.stats import multivariate_normal
 
 from flowsim.families.gaussian.mixture import GaussianMixture, random_means
 from flowsim.families.gaussian import family as gf
-from flowsim.families.gaussian import span as span
 from flowsim.families.gaussian import two_mode as two
 from flowsim.api import simulate
 
@@ -227,3 +226,24 @@ def test_large_separation_matches_span_and_limits():
     res = np.empty((2, 2))
     two.mode_responsibilities(np.array([0.0, Lam, 0.0, 0.0, Lam, 0.0, 0.0, 0.0]), _p(Lam=Lam), res)
     assert np.allclose(res, np.eye(2), atol=1e-15)
+
+
+@pytest.mark.parametrize("objective, reduction", [("reverse_kl", "two_mode"), ("reverse_kl", "span"),
+                                                  ("alpha", "span"), ("reverse_kl", "full")])
+def test_a_run_stopped_by_max_steps_reports_its_observables_without_raising(objective, reduction):
+    """Times a run did not reach hold NaN states; their observables are NaN, the reached ones
+    are computed, and the status names the failure."""
+    from flowsim import simulate
+    from flowsim.families.gaussian.mixture import pair_target, random_means
+
+    target = pair_target(6, 16.0, 0.5, 1.0)
+    init = GaussianMixture(random_means(2, 6, 1.0, 0), [0.5, 0.5], 1.0)
+    extra = {"alpha": 0.5, "n_cubature": 8} if objective == "alpha" else {}
+    tr = simulate(target, init, objective=objective, reduction=reduction, t_max=100.0,
+                  backend="numba", max_steps=5, **extra)
+    assert tr.status_name == "max_steps"
+    reached = np.all(np.isfinite(tr.states), axis=1)
+    assert reached[0] and not reached[-1]
+    obs = tr.observables
+    assert np.all(np.isnan(obs.objective[~reached])) and np.all(np.isfinite(obs.objective[reached]))
+    assert tr.diagnostics["status"] == "max_steps"

@@ -155,3 +155,24 @@ def test_natural_gradient_removes_the_weight_from_the_mean_speed():
     ve, vn = e.rhs(0.0, e.y0), n.rhs(0.0, n.y0)
     for k, w in enumerate(q.weights):
         np.testing.assert_allclose(vn[k * r:(k + 1) * r], ve[k * r:(k + 1) * r] / w, rtol=1e-12)
+
+
+def test_auto_integrates_the_adam_limit_flow_with_dopri5():
+    """method "auto" means the builder's choice (flowsim.geometry.method_for): DOPRI5 for the
+    Gaussian adam limit flow, where the stiffness switch to Radau IIA stalls (A1); the
+    circle's adam flow keeps "auto"."""
+    from flowsim.families.gaussian.inputs import INIT_STREAM
+    from flowsim.families.gaussian.mixture import pair_target, random_means
+
+    target = pair_target(32, 16.0, 0.5, 1.0)
+    init = GaussianMixture(random_means(2, 32, 1.0, seed=[1, INIT_STREAM]), [0.5, 0.5], 1.0)
+    kw = dict(objective="reverse_kl", geometry="adam", t_max=10.0, backend="numba", rtol=1e-7,
+              atol=1e-9, max_steps=8000)
+    tr = simulate(target, init, **kw)
+    assert tr.options["method"] == "dopri5" and tr.status_name == "ok"
+    stalled = simulate(target, init, method="radau5", **kw)
+    assert stalled.status_name == "max_steps"
+    euclid = simulate(target, init, objective="reverse_kl", t_max=1.0, backend="numba")
+    assert euclid.options["method"] == "auto"
+    circle = simulate(CT, CQ, objective="reverse_kl", geometry="adam", t_max=1.0, backend="numba")
+    assert circle.options["method"] == "auto"

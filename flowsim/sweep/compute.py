@@ -16,6 +16,7 @@ from collections import defaultdict
 import numpy as np
 
 from ..diagnostics import SCALAR_DIAGNOSTICS, summarize
+from ..geometry import method_for
 from ..integrate.methods import METHOD_CODES
 from ..numerics.jit import announce_compilation
 from ..integrate.status import DIAGNOSTIC_ERROR, INVALID, SUCCESS
@@ -28,7 +29,8 @@ from .variables import time_grid, variable_shapes
 def _solver_key(problem, solver: dict):
     return (problem.model.name, problem.model.rhs, problem.y0.size, problem.params.size,
             float(solver["rtol"]), float(solver["atol"]), float(solver["h0"]),
-            int(solver["max_steps"]), METHOD_CODES[solver["method"]], float(solver["dt"]),
+            int(solver["max_steps"]), METHOD_CODES[method_for(problem, solver["method"])],
+            float(solver["dt"]),
             float(solver["settle_tol"]))
 
 

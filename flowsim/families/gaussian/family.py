@@ -129,6 +129,8 @@ def build(target, init, *, objective, weights="trainable", **options) -> Problem
         scale = {"natural": gaussian_span.natural_scale, "wfr": gaussian_span.wfr_scale}
     if prior is not None:
         problem = with_weight_prior(problem, prior, logits, geom.tail(flow).size)
+    if geom.name == "adam":
+        problem.meta["auto_method"] = "dopri5"        # flowsim.geometry.method_for (A1)
     return with_geometry(problem, geom, flow, scale.get(geom.metric))
 
 
@@ -391,6 +393,9 @@ class GaussianFamily:
         mod = two if reduction == "two_mode" else gaussian_span
         for i, y in enumerate(states):
             y = np.ascontiguousarray(y)
+            if not np.all(np.isfinite(y)):         # a time the run did not reach
+                resp[i], obj[i], rev[i], fwd[i] = np.nan, np.nan, np.nan, np.nan
+                continue
             obj[i] = problem.model.objective(y, p)
             ys, ps = full.to_span(y, p)[:2] if reduction == "full" else (y, p)
             mod.mode_responsibilities(ys, ps, resp[i])

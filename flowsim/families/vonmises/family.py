@@ -149,7 +149,7 @@ class CircleFamily:
         gap = np.abs(wrap_angle(mu[:, :, None] - target.mu[None, None, :]))         # (T, K, M)
         nearest = np.argmin(gap, axis=-1)
         dist = np.take_along_axis(gap, nearest[..., None], -1)[..., 0] * np.sqrt(target.kappa[nearest])
-        objective = np.array([problem.objective(y) for y in states])
+        objective = np.array([problem.objective(y) if np.all(np.isfinite(y)) else np.nan for y in states])
         return Observables(np.asarray(time, float), w, mode_mass, target.weights.copy(), nearest, dist,
                            objective, np.maximum(reverse, 0.0), np.maximum(forward, 0.0))
 
