@@ -25,6 +25,7 @@ from typing import Mapping
 import numpy as np
 
 from .numerics.jit import kernel, rhs_identity
+from .numerics.special import logsumexp
 
 __all__ = ["WEIGHT_MODES", "OPTIONS", "DEFAULT_WEIGHT_PRIOR", "check_weight_mode", "trains_logits",
            "with_weight_prior", "weight_prior_penalty"]
@@ -95,29 +96,18 @@ def prior_kernels(base_rhs, base_objective, back: int):
         base_rhs(t, y, p, out)
         P = p.shape[0] - back
         off, K, lam = int(p[P - 3]), int(p[P - 2]), p[P - 1]
-        top = y[off]
-        for k in range(1, K):
-            top = max(top, y[off + k])
-        total = 0.0
+        log_norm = logsumexp(y[off:off + K])
         for k in range(K):
-            total += math.exp(y[off + k] - top)
-        for k in range(K):
-            out[off + k] -= lam * (math.exp(y[off + k] - top) / total - 1.0 / K)
+            out[off + k] -= lam * (math.exp(y[off + k] - log_norm) - 1.0 / K)
 
     @kernel(identity=obj_id)
     def objective(y, p):
         P = p.shape[0] - back
         off, K, lam = int(p[P - 3]), int(p[P - 2]), p[P - 1]
-        top = y[off]
-        for k in range(1, K):
-            top = max(top, y[off + k])
-        total = 0.0
         mean_logit = 0.0
         for k in range(K):
-            total += math.exp(y[off + k] - top)
             mean_logit += y[off + k] / K
-        log_norm = top + math.log(total)
-        return base_objective(y, p) + lam * (log_norm - mean_logit - math.log(K))
+        return base_objective(y, p) + lam * (logsumexp(y[off:off + K]) - mean_logit - math.log(K))
 
     _KERNELS[key] = (rhs, objective)
     return rhs, objective

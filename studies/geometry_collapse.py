@@ -107,6 +107,15 @@ def table(title, setting, stores):
     return lines + [""]
 
 
+def write_results(name, lines, wall):
+    """studies/results/<name>.md from the lines, with the sweep's wall time when it ran."""
+    if wall:
+        lines = lines + ["", f"Sweep wall time {wall:.0f} s (2 cores)."]
+    text = "\n".join(lines) + "\n"
+    (HERE / "results" / f"{name}.md").write_text(text, encoding="utf-8")
+    print(text)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store-dir", type=Path, default=Path("results"))
@@ -135,11 +144,7 @@ def main(argv=None):
     lines += ["", "Not finished runs with status not_run were never computed (the sweep was stopped)."]
     if skipped(stores):
         lines += ["", "Not run: " + ", ".join(skipped(stores)) + "."]
-    if wall:
-        lines += ["", f"Sweep wall time {wall:.0f} s (2 cores)."]
-    text = "\n".join(lines) + "\n"
-    (HERE / "results" / "geometry_collapse.md").write_text(text)
-    print(text)
+    write_results("geometry_collapse", lines, wall)
 
 
 if __name__ == "__main__":

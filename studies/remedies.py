@@ -25,7 +25,7 @@ import argparse
 from pathlib import Path
 
 from flowsim.sweep import sweep_files
-from geometry_collapse import table
+from geometry_collapse import table, write_results
 
 HERE = Path(__file__).resolve().parent
 STUDIES = (HERE / "remedies.toml", HERE / "remedies_prior.toml", HERE / "remedies_circle.toml")
@@ -54,11 +54,7 @@ def main(argv=None):
                    "uniform weights; reverse KL, t = 1000, 64 seeds per cell, method auto (rtol 1e-7, "
                    "atol 1e-9, at most 2·10⁵ steps). Trainable and fixed weights: "
                    "studies/results/geometry_collapse.md.", stores[2:])
-    if wall:
-        lines += [f"Sweep wall time {wall:.0f} s (2 cores)."]
-    text = "\n".join(lines) + "\n"
-    (HERE / "results" / "remedies.md").write_text(text, encoding="utf-8")
-    print(text)
+    write_results("remedies", lines, wall)
 
 
 if __name__ == "__main__":
