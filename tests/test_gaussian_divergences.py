@@ -277,3 +277,24 @@ def test_span_rank_above_the_limit_is_refused():
     assert K + M - 1 > MAX_RANK
     with pytest.raises(ValueError, match="^init: the f-divergence flows"):
         family("gaussian").build(target, init, objective="hellinger")
+
+
+@pytest.mark.parametrize("objective", ["js", "nonsaturating", "chi2", "hellinger", "alpha", "reverse_kl", "forward_kl"])
+def test_a_non_finite_state_gives_nan_not_an_exception(objective):
+    """A solver's trial stage can overflow (the χ²-like α flows blow up); the span kernels then
+    write NaN, which the solver reports as a failed step, instead of raising from their
+    eigen-decomposition (a sweep crashed on it at α = 2, d = 8)."""
+    from flowsim import build_problem
+    from flowsim.families.gaussian.mixture import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    target = GaussianMixture(rng.normal(0, 2, (3, 4)), [0.3, 0.3, 0.4], 1.0)
+    init = GaussianMixture(rng.normal(0, 2, (2, 4)), [0.5, 0.5], 1.0)
+    extra = {"alpha": 2.0} if objective == "alpha" else {}
+    problem = build_problem(target, init, objective=objective, reduction="span", n_cubature=8, **extra)
+    for bad in (np.inf, -np.inf, np.nan):
+        y = problem.y0.copy()
+        y[1] = bad
+        out = problem.rhs(0.0, y)
+        assert np.all(np.isnan(out)), bad
+    assert np.all(np.isfinite(problem.rhs(0.0, problem.y0)))

@@ -52,7 +52,7 @@ import numpy as np
 
 from ...divergences import generator as named_generator
 from ...numerics.jit import kernel
-from .span import HDIM, HPARAM, HTAU, HTV, HTW, _offsets
+from .span import HDIM, HPARAM, HTAU, HTV, HTW, _offsets, finite_state
 
 __all__ = ["HPARAM", "DEFAULT_ALPHA", "DEFAULT_N_CUBATURE", "N_RADIAL", "LOG_EDGE", "MAX_RANK", "GENERATORS",
            "MINIMAX_GAN", "NONSATURATING_GAN", "laguerre_rule", "tilt_of"]
@@ -251,6 +251,9 @@ def _node(lq, lp, K, M, t):
 @kernel
 def _terms(y, p, out, want, code, tilt_mode, a_default):
     """D_f(p ‖ q) of the full d-dimensional mixtures (FG1); with `want`, out = −∇_y D_f (FG2)."""
+    if not finite_state(y):
+        _fill(out, math.nan)
+        return math.nan
     K, M, r, ncub, t_off, lr_off, cx_off, cw_off = _layout(p)
     tau = p[HTAU]
     d = p[HDIM]

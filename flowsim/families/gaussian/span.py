@@ -123,6 +123,17 @@ def unpack_state(states, K, r):
 
 
 @kernel
+def finite_state(y):
+    """Whether every entry of y is finite (a solver's trial stage may not be: the kernels
+    then write NaN, which the solver reports as a failed step, instead of reaching a
+    linear-algebra routine that raises on it)."""
+    for i in range(y.shape[0]):
+        if not math.isfinite(y[i]):
+            return False
+    return True
+
+
+@kernel
 def _offsets(p):
     K = int(p[HK])
     M = int(p[HM])
@@ -351,6 +362,10 @@ def rhs_forward_kl(t, y, p, out):
 def _rhs(y, p, out, forward, beta):
     """dy/dt = -grad_y L: (S2) reverse (annealed with beta, B1; beta = 1.0 is the plain
     reverse KL), (S3) forward."""
+    if not finite_state(y):
+        for i in range(out.shape[0]):
+            out[i] = math.nan
+        return
     K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
     tau = p[HTAU]
     d = p[HDIM]
