@@ -37,7 +37,8 @@ def simulate(target, init, *, objective, weights="trainable", t_max, t_eval=None
 
     backend "scipy" calls solve_ivp (RK45) on the compiled RHS; "numba" runs the
     compiled integrators: `method="auto"` (Dormand–Prince until its steps are held by
-    stiffness, then Radau IIA; a geometry may declare its own, flowsim.geometry.method_for),
+    stiffness, then Radau IIA; a family's builder may choose another for a flow,
+    flowsim.geometry.method_for),
     `"dopri5"`, `"radau5"`, or fixed-step
     `method="rk4"|"euler"|"dopri5_fixed"` with step `dt` (the small-step limit of
     gradient descent at learning rate dt).

@@ -52,7 +52,7 @@ import numpy as np
 
 from ...divergences import generator as named_generator
 from ...numerics.jit import kernel
-from .span import HDIM, HPARAM, HTAU, HTV, HTW, _offsets, finite_state
+from .span import HDIM, HPARAM, HTAU, HTV, HTW, _fill, _offsets, finite_state
 
 __all__ = ["HPARAM", "DEFAULT_ALPHA", "DEFAULT_N_CUBATURE", "N_RADIAL", "LOG_EDGE", "MAX_RANK", "GENERATORS",
            "MINIMAX_GAN", "NONSATURATING_GAN", "laguerre_rule", "tilt_of"]
@@ -203,12 +203,6 @@ def _layout(p):
     """The span layout's sizes and offsets (flowsim.families.gaussian.span `_offsets`)."""
     K, M, r, ncub, t_off, lr_off, cx_off, cw_off, _ = _offsets(p)
     return K, M, r, ncub, t_off, lr_off, cx_off, cw_off
-
-
-@kernel
-def _fill(out, x):
-    for i in range(out.shape[0]):
-        out[i] = x
 
 
 @kernel

@@ -134,6 +134,12 @@ def finite_state(y):
 
 
 @kernel
+def _fill(out, x):
+    for i in range(out.shape[0]):
+        out[i] = x
+
+
+@kernel
 def _offsets(p):
     K = int(p[HK])
     M = int(p[HM])
@@ -363,8 +369,7 @@ def _rhs(y, p, out, forward, beta):
     """dy/dt = -grad_y L: (S2) reverse (annealed with beta, B1; beta = 1.0 is the plain
     reverse KL), (S3) forward."""
     if not finite_state(y):
-        for i in range(out.shape[0]):
-            out[i] = math.nan
+        _fill(out, math.nan)
         return
     K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
     tau = p[HTAU]
