@@ -70,8 +70,8 @@ START_KEYS = {"cold_s", "warm_s"}
 
 @pytest.mark.slow
 def test_bench_cli_quick_json():
-    """Two cases of each family's kind (every case compiles its own solver: all of them
-    would take minutes; test_every_registered_objective_is_a_case covers the list)."""
+    """Two cases of each family's kind (every case compiles its own right-hand side: all of
+    them would take minutes; test_every_registered_objective_is_a_case covers the list)."""
     patterns = "vonmises.reverse_kl,vonmises.js,gaussian.two_mode.reverse_kl,gaussian.span.hellinger"
     proc = subprocess.run([sys.executable, "-m", "flowsim.bench", "--json", "--quick",
                            "--cases", patterns], cwd=ROOT, capture_output=True, text=True,

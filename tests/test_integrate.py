@@ -271,6 +271,17 @@ def test_scipy_reference_validation():
         solve_scipy(lambda t, y: -y, [1.0], [1.0, 0.0], None, 1e-8, 1e-10)
 
 
+@pytest.mark.parametrize("method", ["dopri5", "radau5", "auto", "rk4"])
+def test_an_empty_interval_returns_the_start(method):
+    """t_max = 0 with t_eval = [0]: the start state, status OK, no step (the adaptive
+    methods used to divide by the zero first step)."""
+    p = linear_params(-np.eye(2))
+    sol = integrate(RHS, [1.0, 2.0], p, [0.0], t_max=0.0, method=method,
+                    dt=0.1 if method == "rk4" else None)
+    assert sol.status == OK and sol.n_steps == 0 and sol.t_final == 0.0
+    np.testing.assert_array_equal(sol.states, [[1.0, 2.0]])
+
+
 def test_method_codes():
     assert METHOD_CODES == {"dopri5": 0, "rk4": 1, "euler": 2, "dopri5_fixed": 3,
                             "radau5": 4, "auto": 5}

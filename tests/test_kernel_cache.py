@@ -2,7 +2,7 @@
 
 Every scenario runs real processes on a shared NUMBA_CACHE_DIR and compares each
 result with the same run alone in a fresh cache: processes in turn, a process that
-loads several models' solvers, processes started together on an empty cache, and a
+loads several models' kernels, processes started together on an empty cache, and a
 cold dask sweep followed by local runs from its cache. Before the content-addressed
 cache, the first and the last of these gave status ok beside another model's numbers.
 """
@@ -58,7 +58,7 @@ SPECS = ("vonmises:matched:trainable", "vonmises:matched_bound:fixed",
          "vonmises:matched_reversed:trainable", "vonmises:reverse_kl:trainable",
          "vonmises:forward_kl:fixed", "gaussian:reverse_kl:trainable")
 # right-hand sides that are closures with a declared identity (a geometry's wrapper of the
-# objective's kernel; an f-divergence's factory closure): their solvers are disk-cached too
+# objective's kernel; an f-divergence's factory closure): they are disk-cached too
 CLOSURE_SPECS = ("vonmises:matched:trainable:adam_ode", "vonmises:matched:trainable:natural",
                  "vonmises:js:trainable")
 
@@ -181,7 +181,7 @@ def test_cold_dask_sweep_then_local_runs_from_its_cache(tmp_path):
 
 
 def test_closure_right_hand_sides_share_the_disk_cache_and_keep_their_own_code(tmp_path):
-    """A second process loads the solvers of closure right-hand sides (nothing compiled),
+    """A second process loads the kernels of closure right-hand sides (nothing compiled),
     and one process holding all of them gets each model's own numbers."""
     alone = {spec: run_models(tmp_path / f"alone{i}", spec)[spec] for i, spec in enumerate(CLOSURE_SPECS)}
     finals = [np.asarray(alone[s]["final"])[:12] for s in CLOSURE_SPECS]     # the mixture's 12
@@ -331,3 +331,39 @@ def test_two_versions_of_the_package_share_one_cache(tmp_path, repo):
         assert _version_run(other, shared) == fresh_other
     testing.write_text(text)                 # the same path, edited back: another version
     assert _version_run(other, shared) == fresh_this
+
+
+SOLVER_RUNNER = r"""
+import sys
+import numpy as np
+from flowsim import simulate, VonMisesMixture
+from flowsim.integrate import solver
+from flowsim.numerics.jit import compiled_count
+d = np.radians
+target = VonMisesMixture(d([0, 90, 180, 270]), [50.0] * 4, [0.25] * 4)
+init = VonMisesMixture(d([10, 45, 135, 225]), [40.0, 30.0, 20.0, 10.0], [.7, .1, .1, .1])
+simulate(target, init, objective=sys.argv[1], t_max=5.0, backend="numba", method="dopri5")
+print(compiled_count(), len(solver.explicit.stats.cache_hits),
+      len(solver.explicit.stats.cache_misses))
+"""
+
+
+def test_a_cold_run_says_it_compiles_and_a_second_model_loads_the_shared_solver(tmp_path):
+    """On an empty cache the first run prints one line saying what it compiles; a warm run
+    prints nothing and compiles nothing; a second model compiles its right-hand side only
+    and loads the one explicit solver that the first model compiled."""
+    def run(objective):
+        out = subprocess.run([sys.executable, "-c", SOLVER_RUNNER, objective],
+                             env=_env(tmp_path / "cache"), capture_output=True, text=True,
+                             timeout=900, cwd=str(REPO))
+        assert out.returncode == 0, out.stderr[-2000:]
+        compiled, hits, misses = map(int, out.stdout.split()[-3:])
+        said = [line for line in out.stderr.splitlines() if line.startswith("flowsim: compiling")]
+        return compiled, hits, misses, said
+
+    compiled, hits, misses, said = run("reverse_kl")
+    assert compiled > 0 and (hits, misses) == (0, 1)
+    assert len(said) == 1 and "vonmises" in said[0] and "DOPRI5 solvers" in said[0], said
+    assert run("reverse_kl") == (0, 1, 0, [])
+    compiled, hits, misses, said = run("forward_kl")
+    assert compiled > 0 and (hits, misses) == (1, 0) and len(said) == 1

@@ -125,8 +125,8 @@ def test_convergence_order_fixed_steps():
         for k in range(N):
             t_next = (k + 1) * h
             out = np.empty((0, 2))
-            status, t, n_steps, _, _ = run(t, y, f, t_next - t, J, False, t_next, P_LIN_ARR,
-                                           np.empty(0), 0, 1.0, 1.0, 10, 0, 0.0, out)
+            status, t, n_steps, _, _ = run(RHS, t, y, f, t_next - t, J, False, t_next,
+                                           P_LIN_ARR, np.empty(0), 0, 1.0, 1.0, 10, 0, 0.0, out)
             assert status == OK and n_steps == 1 and t == t_next
         errs.append(np.max(np.abs(y - exact)))
         hs.append(h)

@@ -9,6 +9,9 @@ cached kernel the command needs is compiled; warm = the second run on that cache
                  switch to Radau IIA, so Radau is not compiled)
     quickstart   `python -m flowsim.sweep studies/quickstart.toml --overwrite` (the
                  README's main command: 80 points, which switch to Radau IIA)
+    second model `python -c "<one numba simulate() of the Gaussian two-mode forward KL>"`
+                 on a cache where the first solve has run: cold, it compiles only the new
+                 model's right-hand side, since every model shares the compiled solver
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ FIRST_SOLVE = (
     "q = GaussianMixture(np.eye(2, 4), [0.5, 0.5], 1.0)\n"
     "simulate(t, q, objective='reverse_kl', t_max=10.0, backend='numba')\n"
 )
+SECOND_MODEL = FIRST_SOLVE.replace("objective='reverse_kl'", "objective='forward_kl'")
 
 
 def _timed(cmd, env, cwd):
@@ -39,12 +43,15 @@ def _timed(cmd, env, cwd):
     return dt
 
 
-def cold_warm(cmd, warm_repeats=3):
-    """(cold seconds, warm seconds = best of warm_repeats) of `cmd` on a fresh numba cache."""
+def cold_warm(cmd, warm_repeats=3, prepare=None):
+    """(cold seconds, warm seconds = best of warm_repeats) of `cmd` on a fresh numba cache
+    (on which the command `prepare`, if given, has run first, untimed)."""
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with tempfile.TemporaryDirectory(prefix="flowsim-bench-cache-") as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+        if prepare is not None:
+            _timed(prepare, env, root)
         cold = _timed(cmd, env, root)
         warm = min(_timed(cmd, env, root) for _ in range(max(1, warm_repeats)))
     return cold, warm
@@ -69,6 +76,12 @@ def run(quick=False) -> dict:
     except (RuntimeError, OSError) as exc:
         res["first_solve_cold_s"] = res["first_solve_warm_s"] = None
         res["first_solve_error"] = str(exc)
+    try:
+        res["second_model_cold_s"], res["second_model_warm_s"] = cold_warm(
+            [sys.executable, "-c", SECOND_MODEL], reps, prepare=[sys.executable, "-c", FIRST_SOLVE])
+    except (RuntimeError, OSError) as exc:
+        res["second_model_cold_s"] = res["second_model_warm_s"] = None
+        res["second_model_error"] = str(exc)
     with tempfile.TemporaryDirectory(prefix="flowsim-bench-out-") as out:
         cmd = [sys.executable, "-m", "flowsim.sweep", "studies/quickstart.toml", "--out",
                os.path.join(out, "q.zarr"), "--overwrite", "--quiet"]

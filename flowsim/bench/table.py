@@ -149,6 +149,10 @@ def render(result) -> str:
         if "first_solve_cold_s" in st:
             lines.append(f"| first numba simulate() | {_f(st.get('first_solve_cold_s'), '.2f')} s "
                          f"| {_f(st.get('first_solve_warm_s'), '.2f')} s |")
+        if "second_model_cold_s" in st:
+            lines.append(f"| a second model's first simulate() (the solvers already cached) | "
+                         f"{_f(st.get('second_model_cold_s'), '.2f')} s "
+                         f"| {_f(st.get('second_model_warm_s'), '.2f')} s |")
         if "quickstart_cold_s" in st:
             lines.append(f"| quickstart sweep (80 points) | {_f(st.get('quickstart_cold_s'), '.2f')} s "
                          f"| {_f(st.get('quickstart_warm_s'), '.2f')} s |")

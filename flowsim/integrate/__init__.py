@@ -1,5 +1,6 @@
 """ODE integrators that know no model: a solver is a Butcher tableau plus one
-stepping loop, compiled with numba once per right-hand side.
+stepping loop, compiled with numba once for every right-hand side (passed to it as a
+function pointer).
 
 Public API
 ----------

@@ -160,261 +160,241 @@ def predict_factor(h, h_old, err, err_old):
     return min(1.0, mult) * err ** -0.25
 
 
-def build_jacobian(rhs, identity):
-    """The forward-difference Jacobian of `rhs` (used by the stiffness test of method
-    "auto" and by Radau IIA), named by the rhs's `identity` (flowsim.numerics.jit.kernel)."""
-
-    @kernel(identity=identity, nogil=True)
-    def jacobian(t, y, f, p, J, ytmp, ftmp):
-        """J ≈ ∂f/∂y by forward differences, δ_j = sqrt(eps · max(1e-5, |y_j|))
-        (Hairer's radau5.f); n rhs evaluations."""
-        n = y.shape[0]
+@kernel(nogil=True)
+def jacobian(rhs, t, y, f, p, J, ytmp, ftmp):
+    """J ≈ ∂f/∂y of `rhs` by forward differences, δ_j = sqrt(eps · max(1e-5, |y_j|))
+    (Hairer's radau5.f); n rhs evaluations. Used by the stiffness test of method "auto"
+    and by Radau IIA."""
+    n = y.shape[0]
+    for i in range(n):
+        ytmp[i] = y[i]
+    for j in range(n):
+        yj = y[j]
+        ytmp[j] = yj + math.sqrt(EPS * max(1e-5, abs(yj)))
+        delta = ytmp[j] - yj
+        rhs(t, ytmp, p, ftmp)
         for i in range(n):
-            ytmp[i] = y[i]
-        for j in range(n):
-            yj = y[j]
-            ytmp[j] = yj + math.sqrt(EPS * max(1e-5, abs(yj)))
-            delta = ytmp[j] - yj
-            rhs(t, ytmp, p, ftmp)
+            J[i, j] = (ftmp[i] - f[i]) / delta
+        ytmp[j] = yj
+
+
+@kernel(nogil=True)
+def newton(rhs, t, y, h, p, Z, W, F, scale, tol, LUr, pr, LUc, pc, ytmp, fr, fc):
+    """Simplified Newton for the collocation system, Z the initial guess on entry
+    and the iterate on exit (HNW II §IV.8, stopping rule eq. IV.8.10–11).
+    Returns (converged, iterations, contraction rate, rhs evaluations)."""
+    n = y.shape[0]
+    mr = MU_REAL / h
+    mc = MU_COMPLEX / h
+    for k in range(3):
+        for i in range(n):
+            W[k, i] = TI[k, 0] * Z[0, i] + TI[k, 1] * Z[1, i] + TI[k, 2] * Z[2, i]
+    dw_old = -1.0
+    rate = -1.0
+    n_eval = 0
+    it = 0
+    while it < NEWTON_MAXITER:
+        for s in range(3):
             for i in range(n):
-                J[i, j] = (ftmp[i] - f[i]) / delta
-            ytmp[j] = yj
-
-    return jacobian
-
-
-def build(rhs, identity, jacobian):
-    """(newton, radau_run) compiled for `rhs`, named by its `identity`
-    (flowsim.numerics.jit.kernel): radau_run continues an integration in the Radau IIA
-    method (see `run` below)."""
-    OK, MAX_STEPS, UNDER, NONFIN, SETTLED = (
-        _st.OK, _st.MAX_STEPS, _st.STEP_UNDERFLOW, _st.NON_FINITE, _st.SETTLED)
-    C_, E_, T_, TI_ = C, E, T, TI
-    MU_R, MU_C = MU_REAL, MU_COMPLEX
-    NMAX = NEWTON_MAXITER
-    (lu_solve_, shifted_lu_, collocation_value_, dense_coefficients_, predict_factor_) = (
-        lu_solve, shifted_lu, collocation_value, dense_coefficients, predict_factor)
-    all_finite, copy_into, error_norm, max_abs = (
-        _k.all_finite, _k.copy_into, _k.error_norm, _k.max_abs)
-    UNDERFLOW = _k.UNDERFLOW
-
-    @kernel(identity=identity, nogil=True)
-    def newton(t, y, h, p, Z, W, F, scale, tol, LUr, pr, LUc, pc, ytmp, fr, fc):
-        """Simplified Newton for the collocation system, Z the initial guess on entry
-        and the iterate on exit (HNW II §IV.8, stopping rule eq. IV.8.10–11).
-        Returns (converged, iterations, contraction rate, rhs evaluations)."""
-        n = y.shape[0]
-        mr = MU_R / h
-        mc = MU_C / h
+                ytmp[i] = y[i] + Z[s, i]
+            rhs(t + C[s] * h, ytmp, p, F[s])
+        n_eval += 3
+        if not (_k.all_finite(F[0]) and _k.all_finite(F[1]) and _k.all_finite(F[2])):
+            return False, it + 1, rate, n_eval
+        for i in range(n):
+            fr[i] = (TI[0, 0] * F[0, i] + TI[0, 1] * F[1, i] + TI[0, 2] * F[2, i]
+                     - mr * W[0, i])
+            g1 = TI[1, 0] * F[0, i] + TI[1, 1] * F[1, i] + TI[1, 2] * F[2, i]
+            g2 = TI[2, 0] * F[0, i] + TI[2, 1] * F[1, i] + TI[2, 2] * F[2, i]
+            fc[i] = complex(g1, g2) - mc * complex(W[1, i], W[2, i])
+        lu_solve(LUr, pr, fr)
+        lu_solve(LUc, pc, fc)
+        acc = 0.0
+        for i in range(n):
+            a0 = fr[i] / scale[i]
+            a1 = fc[i].real / scale[i]
+            a2 = fc[i].imag / scale[i]
+            acc += a0 * a0 + a1 * a1 + a2 * a2
+        dwn = math.sqrt(acc / (3 * n))
+        if dw_old >= 0.0:
+            rate = dwn / dw_old if dw_old > 0.0 else 0.0
+        if rate >= 0.0 and (rate >= 1.0 or rate ** (NEWTON_MAXITER - it) / (1.0 - rate) * dwn > tol):
+            return False, it + 1, rate, n_eval
+        for i in range(n):
+            W[0, i] += fr[i]
+            W[1, i] += fc[i].real
+            W[2, i] += fc[i].imag
         for k in range(3):
             for i in range(n):
-                W[k, i] = TI_[k, 0] * Z[0, i] + TI_[k, 1] * Z[1, i] + TI_[k, 2] * Z[2, i]
-        dw_old = -1.0
-        rate = -1.0
-        n_eval = 0
+                Z[k, i] = T[k, 0] * W[0, i] + T[k, 1] * W[1, i] + T[k, 2] * W[2, i]
+        if dwn == 0.0 or (rate >= 0.0 and rate / (1.0 - rate) * dwn < tol):
+            return True, it + 1, rate, n_eval
+        dw_old = dwn
+        it += 1
+    return False, it, rate, n_eval
+
+
+@kernel(nogil=True)
+def run(rhs, t, y, f, h_abs, J, have_jac, t_end, p, t_eval, j, rtol, atol, max_steps,
+        n_steps, settle_tol, out_states):
+    """Integrate from (t, y) with f = f(t, y) to t_end by Radau IIA, starting with
+    step h_abs; J (n, n) holds ∂f/∂y at (t, y) when have_jac, else it is computed.
+    Rows j.. of out_states are filled at the t_eval they reach; y and f are updated
+    in place. Returns (status, t, n_steps, n_rhs, j)."""
+    n = y.shape[0]
+    T_n = t_eval.shape[0]
+    LUr = np.empty((n, n))
+    LUc = np.empty((n, n), dtype=np.complex128)
+    pr = np.empty(n, dtype=np.int64)
+    pc = np.empty(n, dtype=np.int64)
+    Z = np.empty((3, n))
+    W = np.empty((3, n))
+    F = np.empty((3, n))
+    Q = np.zeros((n, 3))
+    y_old = np.empty(n)
+    ynew = np.empty(n)
+    fnew = np.empty(n)
+    ytmp = np.empty(n)
+    ftmp = np.empty(n)
+    fr = np.empty(n)
+    fc = np.empty(n, dtype=np.complex128)
+    ze = np.empty(n)
+    err = np.empty(n)
+    scale = np.empty(n)
+    tol = max(10.0 * EPS / rtol, min(0.03, rtol ** 0.5))
+
+    n_rhs = 0
+    if not have_jac:
+        jacobian(rhs, t, y, f, p, J, ytmp, ftmp)
+        n_rhs += n
+    current_jac = True
+    lu_ok = False
+    have_sol = False
+    t_old = t
+    h_old_step = 1.0
+    h_abs_old = -1.0
+    err_old = -1.0
+    status = _st.OK
+    while t < t_end:
+        rejected = False
+        accepted = False
+        failed_nonfinite = False
         it = 0
-        while it < NMAX:
-            for s in range(3):
-                for i in range(n):
-                    ytmp[i] = y[i] + Z[s, i]
-                rhs(t + C_[s] * h, ytmp, p, F[s])
-            n_eval += 3
-            if not (all_finite(F[0]) and all_finite(F[1]) and all_finite(F[2])):
-                return False, it + 1, rate, n_eval
+        rate = -1.0
+        errn = 0.0
+        safety = 0.9
+        h = h_abs
+        t_new = t
+        while not accepted:
+            if n_steps >= max_steps:
+                status = _st.MAX_STEPS
+                break
+            if not (h_abs > _k.UNDERFLOW * abs(t)) or h_abs < 1e-300:
+                status = _st.NON_FINITE if failed_nonfinite else _st.STEP_UNDERFLOW
+                break
+            t_new = t + h_abs
+            if t + 1.01 * h_abs >= t_end:
+                t_new = t_end
+            h = t_new - t
+            h_abs = h
+            n_steps += 1
             for i in range(n):
-                fr[i] = (TI_[0, 0] * F[0, i] + TI_[0, 1] * F[1, i] + TI_[0, 2] * F[2, i]
-                         - mr * W[0, i])
-                g1 = TI_[1, 0] * F[0, i] + TI_[1, 1] * F[1, i] + TI_[1, 2] * F[2, i]
-                g2 = TI_[2, 0] * F[0, i] + TI_[2, 1] * F[1, i] + TI_[2, 2] * F[2, i]
-                fc[i] = complex(g1, g2) - mc * complex(W[1, i], W[2, i])
-            lu_solve_(LUr, pr, fr)
-            lu_solve_(LUc, pc, fc)
-            acc = 0.0
-            for i in range(n):
-                a0 = fr[i] / scale[i]
-                a1 = fc[i].real / scale[i]
-                a2 = fc[i].imag / scale[i]
-                acc += a0 * a0 + a1 * a1 + a2 * a2
-            dwn = math.sqrt(acc / (3 * n))
-            if dw_old >= 0.0:
-                rate = dwn / dw_old if dw_old > 0.0 else 0.0
-            if rate >= 0.0 and (rate >= 1.0 or rate ** (NMAX - it) / (1.0 - rate) * dwn > tol):
-                return False, it + 1, rate, n_eval
-            for i in range(n):
-                W[0, i] += fr[i]
-                W[1, i] += fc[i].real
-                W[2, i] += fc[i].imag
-            for k in range(3):
-                for i in range(n):
-                    Z[k, i] = T_[k, 0] * W[0, i] + T_[k, 1] * W[1, i] + T_[k, 2] * W[2, i]
-            if dwn == 0.0 or (rate >= 0.0 and rate / (1.0 - rate) * dwn < tol):
-                return True, it + 1, rate, n_eval
-            dw_old = dwn
-            it += 1
-        return False, it, rate, n_eval
-
-    @kernel(identity=identity, nogil=True)
-    def run(t, y, f, h_abs, J, have_jac, t_end, p, t_eval, j, rtol, atol, max_steps,
-            n_steps, settle_tol, out_states):
-        """Integrate from (t, y) with f = f(t, y) to t_end by Radau IIA, starting with
-        step h_abs; J (n, n) holds ∂f/∂y at (t, y) when have_jac, else it is computed.
-        Rows j.. of out_states are filled at the t_eval they reach; y and f are updated
-        in place. Returns (status, t, n_steps, n_rhs, j)."""
-        n = y.shape[0]
-        T_n = t_eval.shape[0]
-        LUr = np.empty((n, n))
-        LUc = np.empty((n, n), dtype=np.complex128)
-        pr = np.empty(n, dtype=np.int64)
-        pc = np.empty(n, dtype=np.int64)
-        Z = np.empty((3, n))
-        W = np.empty((3, n))
-        F = np.empty((3, n))
-        Q = np.zeros((n, 3))
-        y_old = np.empty(n)
-        ynew = np.empty(n)
-        fnew = np.empty(n)
-        ytmp = np.empty(n)
-        ftmp = np.empty(n)
-        fr = np.empty(n)
-        fc = np.empty(n, dtype=np.complex128)
-        ze = np.empty(n)
-        err = np.empty(n)
-        scale = np.empty(n)
-        tol = max(10.0 * EPS / rtol, min(0.03, rtol ** 0.5))
-
-        n_rhs = 0
-        if not have_jac:
-            jacobian(t, y, f, p, J, ytmp, ftmp)
-            n_rhs += n
-        current_jac = True
-        lu_ok = False
-        have_sol = False
-        t_old = t
-        h_old_step = 1.0
-        h_abs_old = -1.0
-        err_old = -1.0
-        status = OK
-        while t < t_end:
-            rejected = False
-            accepted = False
-            failed_nonfinite = False
-            it = 0
-            rate = -1.0
-            errn = 0.0
-            safety = 0.9
-            h = h_abs
-            t_new = t
-            while not accepted:
-                if n_steps >= max_steps:
-                    status = MAX_STEPS
-                    break
-                if not (h_abs > UNDERFLOW * abs(t)) or h_abs < 1e-300:
-                    status = NONFIN if failed_nonfinite else UNDER
-                    break
-                t_new = t + h_abs
-                if t + 1.01 * h_abs >= t_end:
-                    t_new = t_end
-                h = t_new - t
-                h_abs = h
-                n_steps += 1
-                for i in range(n):
-                    scale[i] = atol + rtol * abs(y[i])
-                converged = False
-                while True:
-                    for s in range(3):
-                        if have_sol:
-                            collocation_value_(y_old, Q, (t + C_[s] * h - t_old) / h_old_step, ytmp)
-                            for i in range(n):
-                                Z[s, i] = ytmp[i] - y[i]
-                        else:
-                            for i in range(n):
-                                Z[s, i] = 0.0
-                    if not lu_ok:
-                        ok_r = shifted_lu_(J, MU_R / h, LUr, pr)
-                        ok_c = shifted_lu_(J, MU_C / h, LUc, pc)
-                        lu_ok = ok_r and ok_c
-                    if lu_ok:
-                        converged, it, rate, ne = newton(t, y, h, p, Z, W, F, scale, tol,
-                                                         LUr, pr, LUc, pc, ytmp, fr, fc)
-                        n_rhs += ne
-                    if converged or current_jac:
-                        break
-                    jacobian(t, y, f, p, J, ytmp, ftmp)
-                    n_rhs += n
-                    current_jac = True
-                    lu_ok = False
-                if not converged:
-                    failed_nonfinite = not (all_finite(F[0]) and all_finite(F[1])
-                                            and all_finite(F[2]))
-                    h_abs *= 0.5
-                    lu_ok = False
-                    continue
-                failed_nonfinite = False
-                for i in range(n):
-                    ynew[i] = y[i] + Z[2, i]
-                    ze[i] = (E_[0] * Z[0, i] + E_[1] * Z[1, i] + E_[2] * Z[2, i]) / h
-                    err[i] = f[i] + ze[i]
-                lu_solve_(LUr, pr, err)
-                errn = error_norm(err, y, ynew, rtol, atol)
-                safety = 0.9 * (2 * NMAX + 1) / (2 * NMAX + it)
-                if rejected and errn > 1.0:
-                    for i in range(n):
-                        ytmp[i] = y[i] + err[i]
-                    rhs(t, ytmp, p, ftmp)
-                    n_rhs += 1
-                    for i in range(n):
-                        err[i] = ftmp[i] + ze[i]
-                    lu_solve_(LUr, pr, err)
-                    errn = error_norm(err, y, ynew, rtol, atol)
-                if not (errn <= 1.0):
-                    if not np.isfinite(errn):
-                        h_abs *= MIN_FACTOR
+                scale[i] = atol + rtol * abs(y[i])
+            converged = False
+            while True:
+                for s in range(3):
+                    if have_sol:
+                        collocation_value(y_old, Q, (t + C[s] * h - t_old) / h_old_step, ytmp)
+                        for i in range(n):
+                            Z[s, i] = ytmp[i] - y[i]
                     else:
-                        fac = predict_factor_(h_abs, h_abs_old, errn, err_old)
-                        h_abs *= max(MIN_FACTOR, safety * fac)
-                    lu_ok = False
-                    rejected = True
-                else:
-                    accepted = True
-            if not accepted:
-                break
-            rhs(t_new, ynew, p, fnew)
-            n_rhs += 1
-            if not (all_finite(fnew) and all_finite(ynew)):
-                status = NONFIN
-                break
-            recompute_jac = it > 2 and rate > 1e-3
-            fac = min(MAX_FACTOR, safety * predict_factor_(h_abs, h_abs_old, errn, err_old))
-            if not recompute_jac and fac < 1.2:
-                fac = 1.0
-            else:
-                lu_ok = False
-            dense_coefficients_(Z, Q)
-            while j < T_n and t_eval[j] <= t_new:
-                if t_eval[j] == t_new:
-                    copy_into(ynew, out_states[j])
-                else:
-                    collocation_value_(y, Q, (t_eval[j] - t) / h, out_states[j])
-                j += 1
-            copy_into(y, y_old)
-            copy_into(ynew, y)
-            copy_into(fnew, f)
-            t_old = t
-            h_old_step = h
-            have_sol = True
-            t = t_new
-            if recompute_jac:
-                jacobian(t, y, f, p, J, ytmp, ftmp)
+                        for i in range(n):
+                            Z[s, i] = 0.0
+                if not lu_ok:
+                    ok_r = shifted_lu(J, MU_REAL / h, LUr, pr)
+                    ok_c = shifted_lu(J, MU_COMPLEX / h, LUc, pc)
+                    lu_ok = ok_r and ok_c
+                if lu_ok:
+                    converged, it, rate, ne = newton(rhs, t, y, h, p, Z, W, F, scale, tol,
+                                                     LUr, pr, LUc, pc, ytmp, fr, fc)
+                    n_rhs += ne
+                if converged or current_jac:
+                    break
+                jacobian(rhs, t, y, f, p, J, ytmp, ftmp)
                 n_rhs += n
                 current_jac = True
+                lu_ok = False
+            if not converged:
+                failed_nonfinite = not (_k.all_finite(F[0]) and _k.all_finite(F[1])
+                                        and _k.all_finite(F[2]))
+                h_abs *= 0.5
+                lu_ok = False
+                continue
+            failed_nonfinite = False
+            for i in range(n):
+                ynew[i] = y[i] + Z[2, i]
+                ze[i] = (E[0] * Z[0, i] + E[1] * Z[1, i] + E[2] * Z[2, i]) / h
+                err[i] = f[i] + ze[i]
+            lu_solve(LUr, pr, err)
+            errn = _k.error_norm(err, y, ynew, rtol, atol)
+            safety = 0.9 * (2 * NEWTON_MAXITER + 1) / (2 * NEWTON_MAXITER + it)
+            if rejected and errn > 1.0:
+                for i in range(n):
+                    ytmp[i] = y[i] + err[i]
+                rhs(t, ytmp, p, ftmp)
+                n_rhs += 1
+                for i in range(n):
+                    err[i] = ftmp[i] + ze[i]
+                lu_solve(LUr, pr, err)
+                errn = _k.error_norm(err, y, ynew, rtol, atol)
+            if not (errn <= 1.0):
+                if not np.isfinite(errn):
+                    h_abs *= MIN_FACTOR
+                else:
+                    fac = predict_factor(h_abs, h_abs_old, errn, err_old)
+                    h_abs *= max(MIN_FACTOR, safety * fac)
+                lu_ok = False
+                rejected = True
             else:
-                current_jac = False
-            h_abs_old = h_abs
-            err_old = errn
-            h_abs = h_abs * fac
-            if settle_tol > 0.0 and max_abs(f) < settle_tol:
-                status = SETTLED
-                break
-        return status, t, n_steps, n_rhs, j
+                accepted = True
+        if not accepted:
+            break
+        rhs(t_new, ynew, p, fnew)
+        n_rhs += 1
+        if not (_k.all_finite(fnew) and _k.all_finite(ynew)):
+            status = _st.NON_FINITE
+            break
+        recompute_jac = it > 2 and rate > 1e-3
+        fac = min(MAX_FACTOR, safety * predict_factor(h_abs, h_abs_old, errn, err_old))
+        if not recompute_jac and fac < 1.2:
+            fac = 1.0
+        else:
+            lu_ok = False
+        dense_coefficients(Z, Q)
+        while j < T_n and t_eval[j] <= t_new:
+            if t_eval[j] == t_new:
+                _k.copy_into(ynew, out_states[j])
+            else:
+                collocation_value(y, Q, (t_eval[j] - t) / h, out_states[j])
+            j += 1
+        _k.copy_into(y, y_old)
+        _k.copy_into(ynew, y)
+        _k.copy_into(fnew, f)
+        t_old = t
+        h_old_step = h
+        have_sol = True
+        t = t_new
+        if recompute_jac:
+            jacobian(rhs, t, y, f, p, J, ytmp, ftmp)
+            n_rhs += n
+            current_jac = True
+        else:
+            current_jac = False
+        h_abs_old = h_abs
+        err_old = errn
+        h_abs = h_abs * fac
+        if settle_tol > 0.0 and _k.max_abs(f) < settle_tol:
+            status = _st.SETTLED
+            break
+    return status, t, n_steps, n_rhs, j
 
-    return newton, run

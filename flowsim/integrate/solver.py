@@ -1,6 +1,6 @@
 """Compiled explicit Runge–Kutta integrators that know no model.
 
-`make_solver(rhs)` builds, once per right-hand side, a solver
+`make_solver(rhs)` gives, for a right-hand side, a solver
 
     solve(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
           settle_tol, out_states) -> (status, n_steps, n_rhs, t_final)
@@ -9,8 +9,9 @@ that integrates  dy/dt = rhs(t, y, p)  from t = 0 to max(t_max, t_eval[-1]) and
 writes the state at every t_eval into the preallocated (len(t_eval), n) array
 `out_states`.  `rhs(t, y, p, out)` is a module-level numba kernel.
 
-The solver is two compiled kernels: `explicit`, the Runge–Kutta methods below, and the
-Radau IIA continuation of flowsim.integrate.radau, which is compiled only when a run
+The solver is two compiled kernels, each compiled once for every model: `explicit`, the
+Runge–Kutta methods below, and the Radau IIA continuation of flowsim.integrate.radau,
+which is compiled only when a run
 first needs it (method "radau5", or a method "auto" run whose steps are held by
 stiffness): `explicit` then stops with the state, the step and the Jacobian, and Radau
 IIA continues from there. Both release the GIL, so `make_batch_solver` runs a batch's
@@ -46,23 +47,27 @@ non-finite state or derivative.  Rows past the stopping point
 of a failed run are NaN.  `n_steps` counts step attempts (accepted + rejected),
 which is what `max_steps` bounds; `n_rhs` counts rhs evaluations.
 
-Caching.  Solvers are closures over the rhs dispatcher, compiled by
-flowsim.numerics.jit.kernel under the rhs's name, and keyed by the code they reach, so
-each cached solver belongs to one rhs and one version of its code, in every process. An
-rhs that is a closure goes by the identity its factory declared (a geometry's or a
-reduction's wrapper of another rhs; the values it captures enter the code identity); a
-closure without one has no name to go by, and its solver is compiled once per process
-without the disk cache.
+One solver for every model.  The kernels take the rhs as their first argument, typed
+RHS_TYPE, a first-class function type: the rhs is called through a function pointer
+instead of being inlined, so `explicit` and Radau IIA are compiled (or loaded from the
+disk cache) once per installation and serve every model, and a new model compiles only
+its rhs. No compiled solver holds a model: the model is an argument of each call, so a
+cached solver cannot run another model's code. The indirect call costs nothing
+measurable against the rhs itself (docs/performance.md, One solver for every model).
+The rhs is compiled for the signature of RHS_TYPE when it is first passed.
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from numba import types
 from numba.core.dispatcher import Dispatcher
+from numba.core.typing.typeof import typeof_impl
 
-from ..numerics.jit import kernel, rhs_identity
+from ..numerics.jit import kernel
 from . import kernels as _k
 from . import radau as _radau
 
@@ -72,8 +77,20 @@ __all__ = ["make_solver", "make_batch_solver"]
 # the factory
 # ---------------------------------------------------------------------------
 _SOLVERS: dict = {}
+_COMPILE_LOCK = threading.Lock()
 _BATCH_SOLVERS: dict = {}
+_COMPILE_LOCK = threading.Lock()
 STIFF = -2      # internal to a solver: the explicit phase stops, Radau IIA continues
+RADAU_ORDER = 3       # order of Radau IIA's error estimate (first step, HINIT)
+
+_F8, _I8, _B1 = types.float64, types.int64, types.boolean
+_V, _M = types.float64[::1], types.float64[:, ::1]
+RHS_TYPE = types.FunctionType(types.void(_F8, _V, _V, _V))
+"""The type of every right-hand side rhs(t, y, p, out): the solvers call it through this
+function pointer, so one compiled solver serves every model."""
+EXPLICIT_SIGNATURE = (RHS_TYPE, _V, _V, _V, _F8, _F8, _F8, _F8, _I8, _I8, _F8, _F8, _M, _V, _V, _M)
+RADAU_SIGNATURE = (RHS_TYPE, _F8, _V, _V, _F8, _M, _B1, _F8, _V, _V, _I8, _F8, _F8, _I8, _I8,
+                   _F8, _M)
 
 
 def _check_rhs(rhs):
@@ -82,287 +99,308 @@ def _check_rhs(rhs):
                          f"got {type(rhs).__name__}")
 
 
-def _build_explicit(rhs, identity, radau_jacobian):
-    # The helpers and constants of kernels.py reach the closures as cells (numba
-    # freezes them as compile-time constants); they enter the closures' code identity.
-    (all_finite, check_args, combine, copy_into, dense_dopri5, error_estimate,
-     error_norm, fill_nan, fill_rows, max_abs, pi_factor, spectral_radius) = (
-        _k.all_finite, _k.check_args, _k.combine, _k.copy_into, _k.dense_dopri5,
-        _k.error_estimate, _k.error_norm, _k.fill_nan, _k.fill_rows, _k.max_abs,
-        _k.pi_factor, _k.spectral_radius)
-    STIFF_CHECK_EVERY, STIFF_GROWTH, STIFF_HRHO = (
-        _k.STIFF_CHECK_EVERY, _k.STIFF_GROWTH, _k.STIFF_HRHO)
-    RADAU_ORDER = 3       # order of Radau IIA's error estimate (first step, HINIT)
-    TAB_A, TAB_B, TAB_C, TAB_E, TAB_STAGES, TAB_FSAL = (
-        _k.TAB_A, _k.TAB_B, _k.TAB_C, _k.TAB_E, _k.TAB_STAGES, _k.TAB_FSAL)
-    (ORDER_ADAPTIVE, SAFETY, FAC_MIN, ERR_PREV0, UNDERFLOW, SNAP) = (
-        _k.ORDER_ADAPTIVE, _k.SAFETY, _k.FAC_MIN, _k.ERR_PREV0, _k.UNDERFLOW, _k.SNAP)
-    OK, MAX_STEPS, UNDER, NONFIN, SETTLED, INVALID = (
-        _k.OK, _k.MAX_STEPS, _k.UNDER, _k.NONFIN, _k.SETTLED, _k.INVALID)
-    STIFF_ = STIFF
+@kernel(nogil=True)
+def stages(rhs, t, y, h, p, A, C, s, K, ytmp):
+    """The one stepping function: given K[0] = f(t, y), fill stages K[1..s-1]
+    (HNW I eq. 1.8).  The last stage argument is left in ytmp."""
+    n = y.shape[0]
+    for i in range(1, s):
+        for k in range(n):
+            acc = 0.0
+            for j in range(i):
+                if A[i, j] != 0.0:
+                    acc += A[i, j] * K[j, k]
+            ytmp[k] = y[k] + h * acc
+        rhs(t + C[i] * h, ytmp, p, K[i])
 
-    @kernel(identity=identity, nogil=True)
-    def stages(t, y, h, p, A, C, s, K, ytmp):
-        """The one stepping function: given K[0] = f(t, y), fill stages K[1..s-1]
-        (HNW I eq. 1.8).  The last stage argument is left in ytmp."""
-        n = y.shape[0]
-        for i in range(1, s):
-            for k in range(n):
-                acc = 0.0
-                for j in range(i):
-                    if A[i, j] != 0.0:
-                        acc += A[i, j] * K[j, k]
-                ytmp[k] = y[k] + h * acc
-            rhs(t + C[i] * h, ytmp, p, K[i])
+@kernel(nogil=True)
+def initial_step(rhs, t, y, f0, p, rtol, atol, order, hmax, ytmp, f1):
+    """Starting step size (HNW I §II.4, p. 169; Hairer's HINIT)."""
+    n = y.shape[0]
+    d0 = 0.0
+    d1 = 0.0
+    for i in range(n):
+        sk = atol + rtol * abs(y[i])
+        d0 += (y[i] / sk) ** 2
+        d1 += (f0[i] / sk) ** 2
+    d0 = np.sqrt(d0 / n)
+    d1 = np.sqrt(d1 / n)
+    if d0 < 1e-5 or d1 < 1e-5:
+        h = 1e-6
+    else:
+        h = 0.01 * d0 / d1
+    h = min(h, hmax)
+    for i in range(n):
+        ytmp[i] = y[i] + h * f0[i]
+    rhs(t + h, ytmp, p, f1)
+    d2 = 0.0
+    for i in range(n):
+        sk = atol + rtol * abs(y[i])
+        d2 += ((f1[i] - f0[i]) / sk) ** 2
+    d2 = np.sqrt(d2 / n) / h
+    if not np.isfinite(d2):
+        return min(h * 1e-3, hmax)
+    der12 = max(d1, d2)
+    if der12 <= 1e-15:
+        h1 = max(1e-6, h * 1e-3)
+    else:
+        h1 = (0.01 / der12) ** (1.0 / order)
+    return min(100.0 * h, h1, hmax)
 
-    @kernel(identity=identity, nogil=True)
-    def initial_step(t, y, f0, p, rtol, atol, order, hmax, ytmp, f1):
-        """Starting step size (HNW I §II.4, p. 169; Hairer's HINIT)."""
-        n = y.shape[0]
-        d0 = 0.0
-        d1 = 0.0
-        for i in range(n):
-            sk = atol + rtol * abs(y[i])
-            d0 += (y[i] / sk) ** 2
-            d1 += (f0[i] / sk) ** 2
-        d0 = np.sqrt(d0 / n)
-        d1 = np.sqrt(d1 / n)
-        if d0 < 1e-5 or d1 < 1e-5:
-            h = 1e-6
+@kernel(nogil=True)
+def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
+             settle_tol, out_states, y, f, J):
+    """Every method up to the switch to Radau IIA. y, f (n,) and J (n, n) receive the
+    state, its derivative and the Jacobian (when computed) at the stop. Returns
+    (status, n_steps, n_rhs, t, h, j, have_jac); status STIFF hands over to Radau."""
+    _k.fill_nan(out_states)
+    if not _k.check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt,
+                       settle_tol, out_states):
+        return _k.INVALID, 0, 0, 0.0, 0.0, 0, False
+    n = y0.shape[0]
+    T = t_eval.shape[0]
+    tab = 0 if method >= 3 else method
+    A = _k.TAB_A[tab]
+    B = _k.TAB_B[tab]
+    C = _k.TAB_C[tab]
+    E = _k.TAB_E[tab]
+    s = _k.TAB_STAGES[tab]
+    fsal = _k.TAB_FSAL[tab] == 1
+
+    t = 0.0
+    t_end = t_max
+    if T > 0 and t_eval[T - 1] > t_end:
+        t_end = t_eval[T - 1]
+    _k.copy_into(y0, y)
+    h = 0.0
+    ynew = np.empty(n)
+    ytmp = np.empty(n)
+    err = np.empty(n)
+    K = np.empty((s, n))
+    n_steps = 0
+    n_rhs = 0
+
+    if not _k.all_finite(y):
+        return _k.NONFIN, 0, 0, 0.0, h, 0, False
+    j = 0
+    while j < T and t_eval[j] <= t:
+        _k.copy_into(y, out_states[j])
+        j += 1
+    if n == 0 or t_end <= t:
+        _k.fill_rows(out_states, j, y)
+        return _k.OK, 0, 0, t_end, h, j, False
+    rhs(t, y, p, K[0])
+    n_rhs += 1
+    if not _k.all_finite(K[0]):
+        return _k.NONFIN, 0, n_rhs, t, h, j, False
+    if settle_tol > 0.0 and _k.max_abs(K[0]) < settle_tol:
+        _k.fill_rows(out_states, j, y)
+        return _k.SETTLED, 0, n_rhs, t, h, j, False
+
+    status = _k.OK
+    stiff = False
+    have_jac = False
+    if method == 0 or method >= 4:
+        # first adaptive step: given, or HINIT for the order of the method's estimate
+        hmax = t_end - t
+        if h0 > 0.0:
+            h = min(h0, hmax)
         else:
-            h = 0.01 * d0 / d1
-        h = min(h, hmax)
-        for i in range(n):
-            ytmp[i] = y[i] + h * f0[i]
-        rhs(t + h, ytmp, p, f1)
-        d2 = 0.0
-        for i in range(n):
-            sk = atol + rtol * abs(y[i])
-            d2 += ((f1[i] - f0[i]) / sk) ** 2
-        d2 = np.sqrt(d2 / n) / h
-        if not np.isfinite(d2):
-            return min(h * 1e-3, hmax)
-        der12 = max(d1, d2)
-        if der12 <= 1e-15:
-            h1 = max(1e-6, h * 1e-3)
-        else:
-            h1 = (0.01 / der12) ** (1.0 / order)
-        return min(100.0 * h, h1, hmax)
-
-    @kernel(identity=identity, nogil=True)
-    def explicit(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
-                 settle_tol, out_states, y, f, J):
-        """Every method up to the switch to Radau IIA. y, f (n,) and J (n, n) receive the
-        state, its derivative and the Jacobian (when computed) at the stop. Returns
-        (status, n_steps, n_rhs, t, h, j, have_jac); status STIFF hands over to Radau."""
-        fill_nan(out_states)
-        if not check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt,
-                           settle_tol, out_states):
-            return INVALID, 0, 0, 0.0, 0.0, 0, False
-        n = y0.shape[0]
-        T = t_eval.shape[0]
-        tab = 0 if method >= 3 else method
-        A = TAB_A[tab]
-        B = TAB_B[tab]
-        C = TAB_C[tab]
-        E = TAB_E[tab]
-        s = TAB_STAGES[tab]
-        fsal = TAB_FSAL[tab] == 1
-
-        t = 0.0
-        t_end = t_max
-        if T > 0 and t_eval[T - 1] > t_end:
-            t_end = t_eval[T - 1]
-        copy_into(y0, y)
-        h = 0.0
-        ynew = np.empty(n)
-        ytmp = np.empty(n)
-        err = np.empty(n)
-        K = np.empty((s, n))
-        n_steps = 0
-        n_rhs = 0
-
-        if not all_finite(y):
-            return NONFIN, 0, 0, 0.0, h, 0, False
-        j = 0
-        while j < T and t_eval[j] <= t:
-            copy_into(y, out_states[j])
-            j += 1
-        if n == 0:
-            fill_rows(out_states, j, y)
-            return OK, 0, 0, t_end, h, j, False
-        rhs(t, y, p, K[0])
-        n_rhs += 1
-        if not all_finite(K[0]):
-            return NONFIN, 0, n_rhs, t, h, j, False
-        if settle_tol > 0.0 and max_abs(K[0]) < settle_tol:
-            fill_rows(out_states, j, y)
-            return SETTLED, 0, n_rhs, t, h, j, False
-
-        status = OK
-        stiff = False
-        have_jac = False
-        if method == 0 or method >= 4:
-            # first adaptive step: given, or HINIT for the order of the method's estimate
-            hmax = t_end - t
-            if h0 > 0.0:
-                h = min(h0, hmax)
-            else:
-                order = RADAU_ORDER if method == 4 else ORDER_ADAPTIVE
-                h = initial_step(t, y, K[0], p, rtol, atol, order, hmax, ytmp, err)
-                n_rhs += 1
-        if method == 4:
-            # ---------------- Radau IIA from the start ----------------
-            stiff = True
-        elif method == 0 or method == 5:
-            # ---------------- adaptive DOPRI5 (method 5: until it is held by stiffness) ----
-            err_prev = ERR_PREV0
-            rejected_last = False
+            order = RADAU_ORDER if method == 4 else _k.ORDER_ADAPTIVE
+            h = initial_step(rhs, t, y, K[0], p, rtol, atol, order, hmax, ytmp, err)
+            n_rhs += 1
+    if method == 4:
+        # ---------------- Radau IIA from the start ----------------
+        stiff = True
+    elif method == 0 or method == 5:
+        # ---------------- adaptive DOPRI5 (method 5: until it is held by stiffness) ----
+        err_prev = _k.ERR_PREV0
+        rejected_last = False
+        nonfinite_last = False
+        since_check = 0
+        h_at_check = 0.0
+        while t < t_end:
+            if n_steps >= max_steps:
+                status = _k.MAX_STEPS
+                break
+            last = False
+            if t + 1.01 * h >= t_end:
+                h = t_end - t
+                last = True
+            if not (h > _k.UNDERFLOW * abs(t)) or h < 1e-300:
+                status = _k.NONFIN if nonfinite_last else _k.UNDER
+                break
+            n_steps += 1
+            stages(rhs, t, y, h, p, A, C, s, K, ytmp)
+            n_rhs += s - 1
+            _k.combine(y, K, B, h, s, ynew)
+            _k.error_estimate(K, E, h, s, err)
+            errn = _k.error_norm(err, y, ynew, rtol, atol)
+            if not np.isfinite(errn):
+                # non-finite trial: reject and shrink (a blow-up ends in underflow,
+                # reported as NON_FINITE)
+                nonfinite_last = True
+                rejected_last = True
+                h *= _k.FAC_MIN
+                continue
             nonfinite_last = False
-            since_check = 0
-            h_at_check = 0.0
-            while t < t_end:
-                if n_steps >= max_steps:
-                    status = MAX_STEPS
-                    break
-                last = False
-                if t + 1.01 * h >= t_end:
-                    h = t_end - t
-                    last = True
-                if not (h > UNDERFLOW * abs(t)) or h < 1e-300:
-                    status = NONFIN if nonfinite_last else UNDER
-                    break
-                n_steps += 1
-                stages(t, y, h, p, A, C, s, K, ytmp)
-                n_rhs += s - 1
-                combine(y, K, B, h, s, ynew)
-                error_estimate(K, E, h, s, err)
-                errn = error_norm(err, y, ynew, rtol, atol)
-                if not np.isfinite(errn):
-                    # non-finite trial: reject and shrink (a blow-up ends in underflow,
-                    # reported as NON_FINITE)
-                    nonfinite_last = True
-                    rejected_last = True
-                    h *= FAC_MIN
-                    continue
-                nonfinite_last = False
-                if errn <= 1.0:
-                    fac = pi_factor(errn, err_prev)
-                    if rejected_last:
-                        fac = min(fac, 1.0)
-                    t_new = t_end if last else t + h
-                    while j < T and t_eval[j] <= t_new:
-                        if t_eval[j] == t_new:
-                            copy_into(ynew, out_states[j])
-                        else:
-                            dense_dopri5(y, ynew, K, h, (t_eval[j] - t) / h, out_states[j])
-                        j += 1
-                    copy_into(ynew, y)
-                    if fsal:
-                        copy_into(K[s - 1], K[0])
+            if errn <= 1.0:
+                fac = _k.pi_factor(errn, err_prev)
+                if rejected_last:
+                    fac = min(fac, 1.0)
+                t_new = t_end if last else t + h
+                while j < T and t_eval[j] <= t_new:
+                    if t_eval[j] == t_new:
+                        _k.copy_into(ynew, out_states[j])
                     else:
-                        rhs(t_new, y, p, K[0])
-                        n_rhs += 1
-                    t = t_new
-                    err_prev = max(errn, ERR_PREV0)
-                    rejected_last = False
-                    if settle_tol > 0.0 and max_abs(K[0]) < settle_tol:
-                        status = SETTLED
-                        break
-                    if method == 5 and not last:
-                        since_check += 1
-                        if since_check >= STIFF_CHECK_EVERY:
-                            since_check = 0
-                            if h <= STIFF_GROWTH * h_at_check:
-                                radau_jacobian(t, y, K[0], p, J, ytmp, err)
-                                n_rhs += n
-                                have_jac = True
-                                if h * spectral_radius(J) > STIFF_HRHO:
-                                    stiff = True
-                            h_at_check = h
-                    h = h * fac
-                    if stiff:
-                        break
-                else:
-                    rejected_last = True
-                    h = h * max(FAC_MIN, SAFETY * errn ** (-1.0 / ORDER_ADAPTIVE))
-        else:
-            # ---------------- fixed step (RK4, Euler, DOPRI5) ----------------
-            h = fixed_dt
-            while t < t_end:
-                if n_steps >= max_steps:
-                    status = MAX_STEPS
-                    break
-                target = t_eval[j] if j < T else t_end
-                if target - t <= h * (1.0 + SNAP):
-                    hs = target - t
-                    t_new = target
-                else:
-                    hs = h
-                    t_new = t + h
-                n_steps += 1
-                stages(t, y, hs, p, A, C, s, K, ytmp)
-                n_rhs += s - 1
-                combine(y, K, B, hs, s, ynew)
-                if fsal:
-                    copy_into(K[s - 1], K[0])
-                else:
-                    rhs(t_new, ynew, p, K[0])
-                    n_rhs += 1
-                if not (all_finite(ynew) and all_finite(K[0])):
-                    status = NONFIN
-                    t = t_new
-                    break
-                copy_into(ynew, y)
-                t = t_new
-                while j < T and t_eval[j] <= t:
-                    copy_into(y, out_states[j])
+                        _k.dense_dopri5(y, ynew, K, h, (t_eval[j] - t) / h, out_states[j])
                     j += 1
-                if settle_tol > 0.0 and max_abs(K[0]) < settle_tol:
-                    status = SETTLED
+                _k.copy_into(ynew, y)
+                if fsal:
+                    _k.copy_into(K[s - 1], K[0])
+                else:
+                    rhs(t_new, y, p, K[0])
+                    n_rhs += 1
+                t = t_new
+                err_prev = max(errn, _k.ERR_PREV0)
+                rejected_last = False
+                if settle_tol > 0.0 and _k.max_abs(K[0]) < settle_tol:
+                    status = _k.SETTLED
                     break
+                if method == 5 and not last:
+                    since_check += 1
+                    if since_check >= _k.STIFF_CHECK_EVERY:
+                        since_check = 0
+                        if h <= _k.STIFF_GROWTH * h_at_check:
+                            _radau.jacobian(rhs, t, y, K[0], p, J, ytmp, err)
+                            n_rhs += n
+                            have_jac = True
+                            if h * _k.spectral_radius(J) > _k.STIFF_HRHO:
+                                stiff = True
+                        h_at_check = h
+                h = h * fac
+                if stiff:
+                    break
+            else:
+                rejected_last = True
+                h = h * max(_k.FAC_MIN, _k.SAFETY * errn ** (-1.0 / _k.ORDER_ADAPTIVE))
+    else:
+        # ---------------- fixed step (RK4, Euler, DOPRI5) ----------------
+        h = fixed_dt
+        while t < t_end:
+            if n_steps >= max_steps:
+                status = _k.MAX_STEPS
+                break
+            target = t_eval[j] if j < T else t_end
+            if target - t <= h * (1.0 + _k.SNAP):
+                hs = target - t
+                t_new = target
+            else:
+                hs = h
+                t_new = t + h
+            n_steps += 1
+            stages(rhs, t, y, hs, p, A, C, s, K, ytmp)
+            n_rhs += s - 1
+            _k.combine(y, K, B, hs, s, ynew)
+            if fsal:
+                _k.copy_into(K[s - 1], K[0])
+            else:
+                rhs(t_new, ynew, p, K[0])
+                n_rhs += 1
+            if not (_k.all_finite(ynew) and _k.all_finite(K[0])):
+                status = _k.NONFIN
+                t = t_new
+                break
+            _k.copy_into(ynew, y)
+            t = t_new
+            while j < T and t_eval[j] <= t:
+                _k.copy_into(y, out_states[j])
+                j += 1
+            if settle_tol > 0.0 and _k.max_abs(K[0]) < settle_tol:
+                status = _k.SETTLED
+                break
 
-        if stiff and status == OK and t < t_end:
-            copy_into(K[0], f)
-            return STIFF_, n_steps, n_rhs, t, h, j, have_jac
-        if status == SETTLED:
-            fill_rows(out_states, j, y)
-        return status, n_steps, n_rhs, t, h, j, have_jac
+    if stiff and status == _k.OK and t < t_end:
+        _k.copy_into(K[0], f)
+        return STIFF, n_steps, n_rhs, t, h, j, have_jac
+    if status == _k.SETTLED:
+        _k.fill_rows(out_states, j, y)
+    return status, n_steps, n_rhs, t, h, j, have_jac
 
-    return explicit
+
+
+class _Pointer(types.WrapperAddressProtocol):
+    """`rhs` as a value of RHS_TYPE whose address is looked up once (numba's wrapper
+    address protocol): passing the dispatcher itself would look its address up, through
+    its compile results and LLVM, at every call (about 160 µs)."""
+
+    def __init__(self, rhs):
+        from numba.experimental.function_type import _get_wrapper_address
+
+        self.rhs = rhs
+        rhs.compile(RHS_TYPE.signature.args)
+        self.address = _get_wrapper_address(rhs, RHS_TYPE.signature)
+
+    def __wrapper_address__(self):
+        return self.address
+
+    def signature(self):
+        return RHS_TYPE.signature
+
+
+@typeof_impl.register(_Pointer)
+def _typeof_pointer(val, c):
+    return RHS_TYPE
+
+
+def _compiled(dispatcher, signature):
+    """`dispatcher` compiled (or loaded from the disk cache) for `signature` only: a
+    right-hand side passed to it is converted to RHS_TYPE instead of specialising it."""
+    with _COMPILE_LOCK:
+        if not dispatcher.signatures:
+            dispatcher.compile(signature)
+            dispatcher.disable_compile()
+    return dispatcher
+
+
+def _input(a):
+    """A float64, C-contiguous, writeable view of `a` (a copy only where it is not one),
+    as the compiled signatures ask."""
+    if (type(a) is np.ndarray and a.dtype == np.float64 and a.flags.c_contiguous
+            and a.flags.writeable):
+        return a
+    return np.require(a, np.float64, ("C", "W"))
 
 
 class Solver:
-    """The solver of one rhs: the explicit kernel, and the Radau IIA continuation compiled
-    on first use. Calling it has the signature of the module docstring's `solve`."""
+    """The solver of one rhs: the shared explicit kernel, and the shared Radau IIA
+    continuation compiled on first use. Calling it has the signature of the module
+    docstring's `solve`."""
 
     def __init__(self, rhs):
         self.rhs = rhs
-        self.identity = rhs_identity(rhs)
-        self.jacobian = _radau.build_jacobian(rhs, self.identity)
-        self.explicit = _build_explicit(rhs, self.identity, self.jacobian)
-        self._radau = None
+        self.pointer = _Pointer(rhs)
+        self.explicit = _compiled(explicit, EXPLICIT_SIGNATURE)
 
     @property
     def radau(self):
         """The Radau IIA continuation (compiled on first use)."""
-        if self._radau is None:
-            self._radau = _radau.build(self.rhs, self.identity, self.jacobian)[1]
-        return self._radau
+        return _compiled(_radau.run, RADAU_SIGNATURE)
 
     def __call__(self, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
                  settle_tol, out_states):
+        y0, p, t_eval = _input(y0), _input(p), _input(t_eval)
         n = y0.shape[0]
         y = np.empty(n)
         f = np.empty(n)
         J = np.empty((n, n))
         status, n_steps, n_rhs, t, h, j, have_jac = self.explicit(
-            y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt, settle_tol,
-            out_states, y, f, J)
+            self.pointer, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
+            settle_tol, out_states, y, f, J)
         if status == STIFF:
             t_end = max(t_max, t_eval[-1]) if t_eval.shape[0] else t_max
-            status, t, n_steps, nr, j = self.radau(t, y, f, h, J, have_jac, t_end, p, t_eval,
-                                                   j, rtol, atol, max_steps, n_steps,
+            status, t, n_steps, nr, j = self.radau(self.pointer, t, y, f, h, J, have_jac, t_end, p,
+                                                   t_eval, j, rtol, atol, max_steps, n_steps,
                                                    settle_tol, out_states)
             n_rhs += nr
             if status == _k.SETTLED:
@@ -371,7 +409,7 @@ class Solver:
 
 
 def make_solver(rhs) -> Solver:
-    """The solver for `rhs` (built once per rhs and reused).
+    """The solver for `rhs` (one per rhs, reused; every rhs runs on the same compiled kernels).
 
     solve(y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
           settle_tol, out_states) -> (status, n_steps, n_rhs, t_final)

@@ -5,10 +5,11 @@ Every numba function of flowsim is made by `kernel` (an `njit`) or `ufunc` (a
 numba's `cache=True`, because numba's own cache can hand one kernel's machine code to
 another:
 
-* a closure (each flow's compiled solver is one) is named after its factory
-  (`_build.<locals>.solve`) and numbered by a counter that restarts in every process,
-  so solvers for two models compiled in two processes carry the same symbol; once one
-  process loads both, the second call links to the first one's code;
+* a closure (a geometry's or a weight mode's wrapper of a right-hand side is one) is
+  named after its factory (`_build.<locals>.rhs`) and numbered by a counter that
+  restarts in every process, so wrappers of two models compiled in two processes carry
+  the same symbol; once one process loads both, the second call links to the first
+  one's code;
 * numba's index maps a key to a numbered data file and is rewritten by whoever saves
   last, so two processes that compile two keys at once can leave one key's index entry
   pointing at the other's data;
@@ -29,7 +30,7 @@ Here instead
   POSIX), so processes compiling at once, the same kernel or different ones, never see
   a partial or foreign entry, and need no lock;
 * a closure is cached only when its factory declares `identity`, a string naming what
-  the closure captures (the solver: its right-hand side); its qualified name becomes
+  the closure captures (a wrapper: the right-hand side it wraps); its qualified name becomes
   that identity, so its symbols are unique to it in every process, and the values in
   its cells enter the code identity. A closure without an identity gets a per-process
   random name and no disk cache.
@@ -402,9 +403,11 @@ class _Announcer(_event.Listener):
 @contextlib.contextmanager
 def announce_compilation(model: str, method: str = "auto", write=None):
     """Within the context, say once on stderr when numba starts compiling (a cache miss):
-    "flowsim: compiling the DOPRI5/Radau kernels for <model> (first run only; ...)"."""
+    "flowsim: compiling the kernels for <model> (its right-hand side, and the DOPRI5/Radau
+    solvers if no model has compiled them yet; ...)"."""
     kernels = METHOD_KERNELS.get(method, method)
-    message = (f"flowsim: compiling the {kernels} kernels for {model} (first run only: they are "
+    message = (f"flowsim: compiling the kernels for {model} (its right-hand side, and the "
+               f"{kernels} solvers if no model has compiled them yet; first run only: they are "
                "cached on disk)")
     if write is None:
         def write(text):
@@ -414,9 +417,10 @@ def announce_compilation(model: str, method: str = "auto", write=None):
 
 
 def rhs_identity(rhs) -> str | None:
-    """The name a solver compiled for `rhs` carries: the rhs's module and qualified name,
-    which for a closure made with an `identity` holds that identity (None for a closure
-    without one: its name is random in each process, and its solver is not disk-cached)."""
+    """The name that a wrapper of `rhs` (a geometry, a weight mode) builds its identity on:
+    the rhs's module and qualified name, which for a closure made with an `identity` holds
+    that identity (None for a closure without one: its name is random in each process,
+    and its wrappers are not disk-cached)."""
     f = rhs.py_func
     if _is_closure(f) and getattr(rhs, "flowsim_identity", None) is None:
         return None

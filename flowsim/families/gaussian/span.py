@@ -347,7 +347,7 @@ def forward_terms(y, p, es, ess):
 @kernel
 def rhs_reverse_kl(t, y, p, out):
     """dy/dt = -grad_y KL(q||p), y = [X (K r), theta (K), log v] (S2)."""
-    _rhs(y, p, out, False, 1.0)
+    _rhs_reverse(y, p, out, 1.0)
 
 
 @kernel
@@ -355,86 +355,101 @@ def rhs_reverse_kl_annealed(t, y, p, out):
     """dy/dt = -grad_y L_beta(t), L_beta = E_q[log q] - beta(t) E_q[log p] (B1, S2 split),
     beta(t) from the schedule tail at own_end(p)."""
     o = own_end(p)
-    _rhs(y, p, out, False, beta_at(t, p[o], p[o + 1], p[o + 2]))
+    _rhs_reverse(y, p, out, beta_at(t, p[o], p[o + 1], p[o + 2]))
 
 
 @kernel
 def rhs_forward_kl(t, y, p, out):
     """dy/dt = -grad_y KL(p||q), y = [X (K r), theta (K), log v] (S3)."""
-    _rhs(y, p, out, True, 1.0)
+    _rhs_forward(y, p, out)
 
 
 @kernel
-def _rhs(y, p, out, forward, beta):
-    """dy/dt = -grad_y L: (S2) reverse (annealed with beta, B1; beta = 1.0 is the plain
-    reverse KL), (S3) forward."""
-    if not finite_state(y):
-        _fill(out, math.nan)
+def _settings(p):
+    """(τ, d, whether the weights train, whether the variance trains) of the parameters p."""
+    return p[HTAU], p[HDIM], p[HTW] != 0.0, p[HTV] != 0.0
+
+
+@kernel
+def _prepared(y, out):
+    """Whether the state is finite; out is zeroed if so and NaN-filled if not."""
+    ok = finite_state(y)
+    _fill(out, 0.0 if ok else math.nan)
+    return ok
+
+
+@kernel
+def _rhs_reverse(y, p, out, beta):
+    """dy/dt = -grad_y L of the reverse KL (S2), annealed with beta (B1; beta = 1.0 is the
+    plain reverse KL)."""
+    if not _prepared(y, out):
         return
     K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
-    tau = p[HTAU]
-    d = p[HDIM]
-    tw = p[HTW] != 0.0
-    tv = p[HTV] != 0.0
-    for i in range(out.shape[0]):
-        out[i] = 0.0
-    if not forward:
-        F = np.empty(K)
-        gam = np.empty((K, M))
-        cq = np.empty((K, K))
-        pvar = np.empty(K)
-        qvar = np.empty(K)
-        L = reverse_terms(y, p, F, gam, cq, pvar, qvar, beta)
-        for k in range(K):
-            for a in range(r):
-                acc = -X[k, a]
-                for j in range(M):
-                    acc += gam[k, j] * T[j, a]
-                rep = 0.0
-                for l in range(K):
-                    if l != k:
-                        C = 0.5 * (w[k] * cq[k, l] + w[l] * cq[l, k])
-                        rep += C * (X[k, a] - X[l, a])
-                out[k * r + a] = beta * (w[k] * acc / tau) + rep / v
-            if tw:
-                out[K * r + k] = -w[k] * (F[k] - L)
-        if tv:
-            sq_ = 0.0
-            sp_ = 0.0
-            for k in range(K):
-                sq_ += w[k] * qvar[k]
-                sp_ += w[k] * pvar[k]
-            out[K * r + K] = -(0.5 * d * (beta * (v / tau) - 1.0) + 0.5 * sq_ / v
-                               - beta * (0.5 * v * sp_ / (tau * tau)))
-    else:
-        es = np.empty((M, K))
-        ess = np.empty((M, K, K))
-        forward_terms(y, p, es, ess)
-        rho = np.exp(lr)
-        for k in range(K):
-            esk = 0.0
+    tau, d, tw, tv = _settings(p)
+    F = np.empty(K)
+    gam = np.empty((K, M))
+    cq = np.empty((K, K))
+    pvar = np.empty(K)
+    qvar = np.empty(K)
+    L = reverse_terms(y, p, F, gam, cq, pvar, qvar, beta)
+    for k in range(K):
+        for a in range(r):
+            acc = -X[k, a]
             for j in range(M):
-                esk += rho[j] * es[j, k]
-            for a in range(r):
-                acc = 0.0
-                for j in range(M):
-                    inner = es[j, k] * (T[j, a] - X[k, a]) + tau / v * es[j, k] * X[k, a]
-                    for l in range(K):
-                        inner -= tau / v * ess[j, k, l] * X[l, a]
-                    acc += rho[j] * inner
-                out[k * r + a] = acc / v
-            if tw:
-                out[K * r + k] = esk - w[k]
-        if tv:
+                acc += gam[k, j] * T[j, a]
+            rep = 0.0
+            for l in range(K):
+                if l != k:
+                    C = 0.5 * (w[k] * cq[k, l] + w[l] * cq[l, k])
+                    rep += C * (X[k, a] - X[l, a])
+            out[k * r + a] = beta * (w[k] * acc / tau) + rep / v
+        if tw:
+            out[K * r + k] = -w[k] * (F[k] - L)
+    if tv:
+        sq_ = 0.0
+        sp_ = 0.0
+        for k in range(K):
+            sq_ += w[k] * qvar[k]
+            sp_ += w[k] * pvar[k]
+        out[K * r + K] = -(0.5 * d * (beta * (v / tau) - 1.0) + 0.5 * sq_ / v
+                           - beta * (0.5 * v * sp_ / (tau * tau)))
+
+
+@kernel
+def _rhs_forward(y, p, out):
+    """dy/dt = -grad_y KL(p||q) (S3)."""
+    if not _prepared(y, out):
+        return
+    K, M, r, X, lw, w, T, lr, v = _unpack(y, p)
+    tau, d, tw, tv = _settings(p)
+    es = np.empty((M, K))
+    ess = np.empty((M, K, K))
+    forward_terms(y, p, es, ess)
+    rho = np.exp(lr)
+    for k in range(K):
+        esk = 0.0
+        for j in range(M):
+            esk += rho[j] * es[j, k]
+        for a in range(r):
             acc = 0.0
             for j in range(M):
-                inner = tau * d
-                for k in range(K):
-                    inner += es[j, k] * _sq(T[j], X[k])
-                    for l in range(K):
-                        inner -= tau / v * ess[j, k, l] * _sq(X[k], X[l])
+                inner = es[j, k] * (T[j, a] - X[k, a]) + tau / v * es[j, k] * X[k, a]
+                for l in range(K):
+                    inner -= tau / v * ess[j, k, l] * X[l, a]
                 acc += rho[j] * inner
-            out[K * r + K] = -0.5 * d + 0.5 * acc / v
+            out[k * r + a] = acc / v
+        if tw:
+            out[K * r + k] = esk - w[k]
+    if tv:
+        acc = 0.0
+        for j in range(M):
+            inner = tau * d
+            for k in range(K):
+                inner += es[j, k] * _sq(T[j], X[k])
+                for l in range(K):
+                    inner -= tau / v * ess[j, k, l] * _sq(X[k], X[l])
+            acc += rho[j] * inner
+        out[K * r + K] = -0.5 * d + 0.5 * acc / v
 
 
 @kernel

@@ -146,18 +146,19 @@ def _dist2(y):
 
 
 @kernel
+def _unpack(y, p):
+    """(Λ, ρ, τ, d, v, w_1, w_2, log w_1, log w_2, D) of the state y and the parameters p."""
+    w1, w2, lw1, lw2 = _softmax2(y[TH1], y[TH2])
+    return p[LAM], p[RHO], p[TAU], p[DIM], math.exp(y[LOGV]), w1, w2, lw1, lw2, _dist2(y)
+
+
+@kernel
 def reverse_terms(y, p, res, with_v=True, beta=1.0):
     """res = [gamma_1, gamma_2, Sa_1, Sa_2, F_1, F_2, Va_1, Va_2, Vh_1, Vh_2, L] (R1-R2);
     with beta, F_k = F_k^beta and L = L_beta of the annealed objective (B1).
 
     with_v=False leaves res[6:10] (the V terms of R4) unwritten."""
-    Lam = p[LAM]
-    rho = p[RHO]
-    tau = p[TAU]
-    d = p[DIM]
-    v = math.exp(y[LOGV])
-    w1, w2, lw1, lw2 = _softmax2(y[TH1], y[TH2])
-    D = _dist2(y)
+    Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
     buf = np.empty(3)
     lr = math.log1p(-rho) - math.log(rho)
     ah = math.sqrt(v * Lam) / tau
@@ -188,13 +189,7 @@ def forward_terms(y, p, res, with_kl=True):
     """res = [Sb_1, Sb_2, Vb_1, Vb_2, G_1, G_2, L] (F1, F5); Sb_j = E_{p_j} s_2.
 
     with_kl=False (what the flow needs) leaves res[4:7] unwritten."""
-    Lam = p[LAM]
-    rho = p[RHO]
-    tau = p[TAU]
-    d = p[DIM]
-    v = math.exp(y[LOGV])
-    w1, w2, lw1, lw2 = _softmax2(y[TH1], y[TH2])
-    D = _dist2(y)
+    Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
     buf = np.empty(3)
     ab = math.sqrt(tau * D) / v
     ap = math.sqrt(Lam / tau)
@@ -223,7 +218,7 @@ def forward_terms(y, p, res, with_kl=True):
 @kernel
 def rhs_reverse_kl(t, y, p, out):
     """dy/dt = -grad_y KL(q||p) for y = [m_1, m_2, Q_11, Q_12, Q_22, theta_1, theta_2, s] (R1-R4)."""
-    _rhs(y, p, out, False, 1.0)
+    _rhs_reverse(y, p, out, 1.0)
 
 
 @kernel
@@ -231,74 +226,72 @@ def rhs_reverse_kl_annealed(t, y, p, out):
     """dy/dt = -grad_y L_beta(t), L_beta = E_q[log q] - beta(t) E_q[log p] (B1, R1-R4 split),
     beta(t) from the schedule tail at own_end(p)."""
     o = own_end(p)
-    _rhs(y, p, out, False, beta_at(t, p[o], p[o + 1], p[o + 2]))
+    _rhs_reverse(y, p, out, beta_at(t, p[o], p[o + 1], p[o + 2]))
 
 
 @kernel
 def rhs_forward_kl(t, y, p, out):
     """dy/dt = -grad_y KL(p||q) for y = [m_1, m_2, Q_11, Q_12, Q_22, theta_1, theta_2, s] (F1-F4)."""
-    _rhs(y, p, out, True, 1.0)
+    _rhs_forward(y, p, out)
 
 
 @kernel
-def _rhs(y, p, out, forward, beta):
-    """dy/dt = -grad_y L of the reverse (R1-R4; annealed with beta, B1) or forward (F1-F4)
-    KL; beta = 1.0 is the plain reverse KL."""
-    Lam = p[LAM]
-    rho = p[RHO]
-    tau = p[TAU]
-    d = p[DIM]
-    v = math.exp(y[LOGV])
-    w1, w2, lw1, lw2 = _softmax2(y[TH1], y[TH2])
-    D = _dist2(y)
-    if not forward:
-        res = np.empty(11)
-        reverse_terms(y, p, res, p[TRAIN_V] != 0.0, beta)
-        g1 = res[0]
-        g2 = res[1]
-        c = 0.5 * (w1 * res[2] + w2 * res[3])
-        _overlap_rates(y, Lam, beta * (w1 * g1 / tau), beta * (w2 * g2 / tau),
-                       -beta * (w1 / tau) + c / v, -c / v, -c / v, -beta * (w2 / tau) + c / v, out)
-        if p[TRAIN_W] != 0.0:
-            dth = -w1 * w2 * (res[4] - res[5])
-            out[TH1] = dth
-            out[TH2] = -dth
-        else:
-            out[TH1] = 0.0
-            out[TH2] = 0.0
-        if p[TRAIN_V] != 0.0:
-            out[LOGV] = -(0.5 * d * (beta * (v / tau) - 1.0) + 0.5 * D / v * (w1 * res[6] + w2 * res[7])
-                          - beta * (0.5 * v * Lam / (tau * tau) * (w1 * res[8] + w2 * res[9])))
-        else:
-            out[LOGV] = 0.0
+def _rhs_reverse(y, p, out, beta):
+    """dy/dt = -grad_y L of the reverse KL (R1-R4), annealed with beta (B1); beta = 1.0 is
+    the plain reverse KL."""
+    Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
+    res = np.empty(11)
+    reverse_terms(y, p, res, p[TRAIN_V] != 0.0, beta)
+    g1 = res[0]
+    g2 = res[1]
+    c = 0.5 * (w1 * res[2] + w2 * res[3])
+    _overlap_rates(y, Lam, beta * (w1 * g1 / tau), beta * (w2 * g2 / tau),
+                   -beta * (w1 / tau) + c / v, -c / v, -c / v, -beta * (w2 / tau) + c / v, out)
+    if p[TRAIN_W] != 0.0:
+        dth = -w1 * w2 * (res[4] - res[5])
+        out[TH1] = dth
+        out[TH2] = -dth
     else:
-        res = np.empty(7)
-        forward_terms(y, p, res, False)
-        r2 = 1.0 - rho
-        es2 = rho * res[0] + r2 * res[1]            # E_p s_2
-        es1 = rho * (1.0 - res[0]) + r2 * (1.0 - res[1])
-        rep = tau / v * (rho * res[2] + r2 * res[3])  # (tau/v) E_p[s_1 s_2]
-        _overlap_rates(y, Lam, r2 * (1.0 - res[1]) / v, r2 * res[1] / v,
-                       (-es1 + rep) / v, -rep / v, -rep / v, (-es2 + rep) / v, out)
-        if p[TRAIN_W] != 0.0:
-            out[TH1] = es1 - w1
-            out[TH2] = es2 - w2
-        else:
-            out[TH1] = 0.0
-            out[TH2] = 0.0
-        if p[TRAIN_V] != 0.0:
-            m1 = y[M1]
-            m2 = y[M2]
-            acc = 0.0
-            for j in range(2):
-                rj = rho if j == 0 else r2
-                s2 = res[j]
-                d1 = y[Q11] if j == 0 else Lam - 2.0 * m1 + y[Q11]
-                d2 = y[Q22] if j == 0 else Lam - 2.0 * m2 + y[Q22]
-                acc += rj * ((1.0 - s2) * d1 + s2 * d2 - 2.0 * tau / v * D * res[2 + j] + tau * d)
-            out[LOGV] = -0.5 * d + 0.5 * acc / v
-        else:
-            out[LOGV] = 0.0
+        out[TH1] = 0.0
+        out[TH2] = 0.0
+    if p[TRAIN_V] != 0.0:
+        out[LOGV] = -(0.5 * d * (beta * (v / tau) - 1.0) + 0.5 * D / v * (w1 * res[6] + w2 * res[7])
+                      - beta * (0.5 * v * Lam / (tau * tau) * (w1 * res[8] + w2 * res[9])))
+    else:
+        out[LOGV] = 0.0
+
+
+@kernel
+def _rhs_forward(y, p, out):
+    """dy/dt = -grad_y KL(p||q) (F1-F4)."""
+    Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
+    res = np.empty(7)
+    forward_terms(y, p, res, False)
+    r2 = 1.0 - rho
+    es2 = rho * res[0] + r2 * res[1]            # E_p s_2
+    es1 = rho * (1.0 - res[0]) + r2 * (1.0 - res[1])
+    rep = tau / v * (rho * res[2] + r2 * res[3])  # (tau/v) E_p[s_1 s_2]
+    _overlap_rates(y, Lam, r2 * (1.0 - res[1]) / v, r2 * res[1] / v,
+                   (-es1 + rep) / v, -rep / v, -rep / v, (-es2 + rep) / v, out)
+    if p[TRAIN_W] != 0.0:
+        out[TH1] = es1 - w1
+        out[TH2] = es2 - w2
+    else:
+        out[TH1] = 0.0
+        out[TH2] = 0.0
+    if p[TRAIN_V] != 0.0:
+        m1 = y[M1]
+        m2 = y[M2]
+        acc = 0.0
+        for j in range(2):
+            rj = rho if j == 0 else r2
+            s2 = res[j]
+            d1 = y[Q11] if j == 0 else Lam - 2.0 * m1 + y[Q11]
+            d2 = y[Q22] if j == 0 else Lam - 2.0 * m2 + y[Q22]
+            acc += rj * ((1.0 - s2) * d1 + s2 * d2 - 2.0 * tau / v * D * res[2 + j] + tau * d)
+        out[LOGV] = -0.5 * d + 0.5 * acc / v
+    else:
+        out[LOGV] = 0.0
 
 
 @kernel

@@ -49,8 +49,8 @@ with simd exp), and falls back to per-node logsumexp where some q_n < Q_TINY.
 generator's f and f′ dispatchers (whose code identity enters the cache key), kept in a
 module-level dict so one generator is compiled once per process.
 `register_fdivergence(name, generator, description, parameters=...)` registers the flow.
-The named objectives below register the factory's closures; their solvers are disk-cached
-under the closures' identity (flowsim.numerics.jit.rhs_identity).
+The named objectives below register the factory's closures; they are disk-cached under
+the closures' identity (flowsim.numerics.jit.rhs_identity).
 
 Registered here:
 
