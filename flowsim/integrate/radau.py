@@ -218,7 +218,8 @@ def newton(rhs, t, y, h, p, Z, W, F, scale, tol, LUr, pr, LUc, pc, ytmp, fr, fc)
         dwn = math.sqrt(acc / (3 * n))
         if dw_old >= 0.0:
             rate = dwn / dw_old if dw_old > 0.0 else 0.0
-        if rate >= 0.0 and (rate >= 1.0 or rate ** (NEWTON_MAXITER - it) / (1.0 - rate) * dwn > tol):
+        if rate >= 0.0 and (rate >= 1.0
+                            or rate ** (NEWTON_MAXITER - it) / (1.0 - rate) * dwn > tol):
             return False, it + 1, rate, n_eval
         for i in range(n):
             W[0, i] += fr[i]

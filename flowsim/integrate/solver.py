@@ -11,11 +11,11 @@ writes the state at every t_eval into the preallocated (len(t_eval), n) array
 
 The solver is two compiled kernels, each compiled once for every model: `explicit`, the
 Runge–Kutta methods below, and the Radau IIA continuation of flowsim.integrate.radau,
-which is compiled only when a run
-first needs it (method "radau5", or a method "auto" run whose steps are held by
-stiffness): `explicit` then stops with the state, the step and the Jacobian, and Radau
-IIA continues from there. Both release the GIL, so `make_batch_solver` runs a batch's
-points on threads, each point with its own adaptive loop.
+which is compiled only when a run first needs it (method "radau5", or a method "auto"
+run whose steps are held by stiffness): `explicit` then stops with the state, the step
+and the Jacobian, and Radau IIA continues from there. Both release the GIL, so
+`make_batch_solver` runs a batch's points on threads, each point with its own adaptive
+loop.
 
 An explicit method is a Butcher tableau (flowsim.integrate.tableaus) plus ONE stepping
 function (`stages`, below) run by one of two loops:
@@ -54,7 +54,7 @@ disk cache) once per installation and serve every model, and a new model compile
 its rhs. No compiled solver holds a model: the model is an argument of each call, so a
 cached solver cannot run another model's code. The indirect call costs nothing
 measurable against the rhs itself (docs/performance.md, One solver for every model).
-The rhs is compiled for the signature of RHS_TYPE when it is first passed.
+`make_solver` compiles the rhs for the signature of RHS_TYPE and looks its address up once.
 """
 from __future__ import annotations
 
@@ -77,7 +77,6 @@ __all__ = ["make_solver", "make_batch_solver"]
 # the factory
 # ---------------------------------------------------------------------------
 _SOLVERS: dict = {}
-_COMPILE_LOCK = threading.Lock()
 _BATCH_SOLVERS: dict = {}
 _COMPILE_LOCK = threading.Lock()
 STIFF = -2      # internal to a solver: the explicit phase stops, Radau IIA continues
@@ -113,6 +112,7 @@ def stages(rhs, t, y, h, p, A, C, s, K, ytmp):
             ytmp[k] = y[k] + h * acc
         rhs(t + C[i] * h, ytmp, p, K[i])
 
+
 @kernel(nogil=True)
 def initial_step(rhs, t, y, f0, p, rtol, atol, order, hmax, ytmp, f1):
     """Starting step size (HNW I §II.4, p. 169; Hairer's HINIT)."""
@@ -147,6 +147,7 @@ def initial_step(rhs, t, y, f0, p, rtol, atol, order, hmax, ytmp, f1):
         h1 = (0.01 / der12) ** (1.0 / order)
     return min(100.0 * h, h1, hmax)
 
+
 @kernel(nogil=True)
 def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
              settle_tol, out_states, y, f, J):
@@ -155,7 +156,7 @@ def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed
     (status, n_steps, n_rhs, t, h, j, have_jac); status STIFF hands over to Radau."""
     _k.fill_nan(out_states)
     if not _k.check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt,
-                       settle_tol, out_states):
+                         settle_tol, out_states):
         return _k.INVALID, 0, 0, 0.0, 0.0, 0, False
     n = y0.shape[0]
     T = t_eval.shape[0]
@@ -328,7 +329,6 @@ def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed
     return status, n_steps, n_rhs, t, h, j, have_jac
 
 
-
 class _Pointer(types.WrapperAddressProtocol):
     """`rhs` as a value of RHS_TYPE whose address is looked up once (numba's wrapper
     address protocol): passing the dispatcher itself would look its address up, through
@@ -399,9 +399,9 @@ class Solver:
             settle_tol, out_states, y, f, J)
         if status == STIFF:
             t_end = max(t_max, t_eval[-1]) if t_eval.shape[0] else t_max
-            status, t, n_steps, nr, j = self.radau(self.pointer, t, y, f, h, J, have_jac, t_end, p,
-                                                   t_eval, j, rtol, atol, max_steps, n_steps,
-                                                   settle_tol, out_states)
+            status, t, n_steps, nr, j = self.radau(self.pointer, t, y, f, h, J, have_jac,
+                                                   t_end, p, t_eval, j, rtol, atol, max_steps,
+                                                   n_steps, settle_tol, out_states)
             n_rhs += nr
             if status == _k.SETTLED:
                 out_states[j:] = y
