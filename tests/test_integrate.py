@@ -332,7 +332,7 @@ def test_fresh_process_hits_the_cache_for_a_simd_model(tmp_path):
         s = make_solver(two.rhs_reverse_kl)
         print(len(s.explicit.stats.cache_hits), compiled_count())
     """)
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "nc"))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "nc"), FLOWSIM_PREFETCH="0")
     out = []
     for seed in ("0", "1"):                 # the two orders of a 2-element str set
         env["PYTHONHASHSEED"] = seed

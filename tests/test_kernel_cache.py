@@ -63,16 +63,19 @@ CLOSURE_SPECS = ("vonmises:matched:trainable:adam_ode", "vonmises:matched:traina
                  "vonmises:js:trainable")
 
 
-def _env(cache: Path) -> dict:
+def _env(cache: Path, prefetch: bool = True) -> dict:
+    """The environment of a run on the cache `cache`; with `prefetch`, the solver kernels
+    missing from it are compiled by other processes (flowsim.integrate.prefetch)."""
     env = dict(os.environ)
     env["NUMBA_CACHE_DIR"] = str(cache)
+    env["FLOWSIM_PREFETCH"] = "1" if prefetch else "0"
     env.pop("NUMBA_NUM_THREADS", None)
     return env
 
 
-def run_models(cache: Path, *specs) -> dict:
+def run_models(cache: Path, *specs, prefetch: bool = True) -> dict:
     """{spec: result} of one process running `specs` in turn on the cache `cache`."""
-    out = subprocess.run([sys.executable, "-c", RUNNER, *specs], env=_env(cache),
+    out = subprocess.run([sys.executable, "-c", RUNNER, *specs], env=_env(cache, prefetch),
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
@@ -100,12 +103,14 @@ def finish(procs) -> dict:
 
 @pytest.fixture(scope="module")
 def alone(tmp_path_factory) -> dict:
-    """Each model run alone, in a cache of its own (two processes at a time)."""
+    """Each model run alone, in a cache of its own (two processes at a time), compiling
+    every kernel itself: the other tests run with the solver kernels compiled by other
+    processes, so they also compare those with these."""
     root = tmp_path_factory.mktemp("alone")
 
     def one(i_spec):
         i, spec = i_spec
-        return run_models(root / f"cache{i}", spec)[spec]
+        return run_models(root / f"cache{i}", spec, prefetch=False)[spec]
 
     with ThreadPoolExecutor(2) as pool:
         rows = list(pool.map(one, enumerate(SPECS)))
@@ -351,11 +356,12 @@ print(compiled_count(), len(solver.explicit.stats.cache_hits),
 def test_a_cold_run_says_it_compiles_and_a_second_model_loads_the_shared_solver(tmp_path):
     """On an empty cache the first run prints one line saying what it compiles; a warm run
     prints nothing and compiles nothing; a second model compiles its right-hand side only
-    and loads the one explicit solver that the first model compiled."""
+    and loads the one explicit solver that the first model compiled (each process compiles
+    what it needs itself here: FLOWSIM_PREFETCH=0)."""
     def run(objective):
         out = subprocess.run([sys.executable, "-c", SOLVER_RUNNER, objective],
-                             env=_env(tmp_path / "cache"), capture_output=True, text=True,
-                             timeout=900, cwd=str(REPO))
+                             env=_env(tmp_path / "cache", prefetch=False), capture_output=True,
+                             text=True, timeout=900, cwd=str(REPO))
         assert out.returncode == 0, out.stderr[-2000:]
         compiled, hits, misses = map(int, out.stdout.split()[-3:])
         said = [line for line in out.stderr.splitlines() if line.startswith("flowsim: compiling")]
@@ -367,3 +373,45 @@ def test_a_cold_run_says_it_compiles_and_a_second_model_loads_the_shared_solver(
     assert run("reverse_kl") == (0, 1, 0, [])
     compiled, hits, misses, said = run("forward_kl")
     assert compiled > 0 and (hits, misses) == (1, 0) and len(said) == 1
+
+
+PREFETCH_RUNNER = r"""
+import json
+import numpy as np
+from flowsim import simulate, GaussianMixture
+from flowsim.integrate import solver
+from flowsim.numerics.jit import compiled_count
+t = GaussianMixture([[-2.0, 0.0, 0.0], [2.0, 0.0, 0.0]], [0.3, 0.7], 1.0)
+q = GaussianMixture([[0.5, 0.3, -0.2], [-0.4, -0.6, 0.1]], [0.5, 0.5], 1.0)
+rows = []
+for method in ("auto", "radau5"):
+    tr = simulate(t, q, objective="reverse_kl", t_max=200.0, backend="numba", method=method)
+    rows.append({"status": tr.status, "n_steps": tr.n_steps, "states": tr.states.tolist()})
+loaded = {name: (len(k.stats.cache_hits), len(k.stats.cache_misses))
+          for name, k in (("explicit", solver.explicit), ("radau", solver._radau.run))}
+print(json.dumps({"rows": rows, "loaded": loaded, "compiled": compiled_count()}))
+"""
+
+
+def _prefetch_run(cache: Path, prefetch: bool) -> dict:
+    out = subprocess.run([sys.executable, "-c", PREFETCH_RUNNER], env=_env(cache, prefetch),
+                         capture_output=True, text=True, timeout=900, cwd=str(REPO))
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def test_a_cold_start_has_its_solvers_compiled_by_other_processes_with_the_same_numbers(
+        tmp_path):
+    """On an empty cache the explicit and Radau IIA kernels are compiled by two other
+    processes while this one compiles its right-hand side: this process loads both from
+    the disk cache (a hit each, no miss) and its trajectories, through the explicit phase
+    and Radau IIA, are bit for bit those of a process that compiles everything itself."""
+    prefetched = _prefetch_run(tmp_path / "prefetched", prefetch=True)
+    itself = _prefetch_run(tmp_path / "itself", prefetch=False)
+    assert prefetched["loaded"] == {"explicit": [1, 0], "radau": [1, 0]}, prefetched["loaded"]
+    assert itself["loaded"] == {"explicit": [0, 1], "radau": [0, 1]}, itself["loaded"]
+    assert 0 < prefetched["compiled"] < itself["compiled"]
+    for ours, theirs in zip(prefetched["rows"], itself["rows"]):
+        assert ours["status"] == theirs["status"] == 0
+        assert ours["n_steps"] == theirs["n_steps"]
+        assert np.array_equal(np.asarray(ours["states"]), np.asarray(theirs["states"]))

@@ -5,13 +5,18 @@ cached kernel the command needs is compiled; warm = the second run on that cache
 
     start        `python -m flowsim.sweep --help`
     first solve  `python -c "<one numba simulate() of the Gaussian two-mode flow>"`
-                 (compiles the model and its DOPRI5 kernel when cold; the run does not
-                 switch to Radau IIA, so Radau is not compiled)
+                 (cold, it compiles the model while two other processes compile the
+                 explicit and Radau IIA kernels; the run does not switch to Radau IIA, so
+                 it waits for the explicit one only)
     quickstart   `python -m flowsim.sweep studies/quickstart.toml --overwrite` (the
                  README's main command: 80 points, which switch to Radau IIA)
     second model `python -c "<one numba simulate() of the Gaussian two-mode forward KL>"`
                  on a cache where the first solve has run: cold, it compiles only the new
                  model's right-hand side, since every model shares the compiled solver
+
+Each timed command runs in a process group of its own, and the next starts once every
+process of that group has ended: a cold run can leave Radau IIA compiling for the next
+run (flowsim.integrate.prefetch), which is not timed.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 FIRST_SOLVE = (
     "import numpy as np\n"
@@ -32,13 +38,33 @@ FIRST_SOLVE = (
 SECOND_MODEL = FIRST_SOLVE.replace("objective='reverse_kl'", "objective='forward_kl'")
 
 
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group `pgid` is still running (Linux /proc; False elsewhere)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(pgid):
+            return True
+    return False
+
+
+def _wait_for_group(pgid: int, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _group_alive(pgid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def _timed(cmd, env, cwd):
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _, stderr = proc.communicate()
     dt = time.perf_counter() - t0
+    _wait_for_group(proc.pid)
     if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or [""]
+        tail = stderr.strip().splitlines()[-1:] or [""]
         raise RuntimeError(f"{' '.join(cmd[:3])}: exit {proc.returncode}: {tail[0]}")
     return dt
 

@@ -12,8 +12,9 @@ z_i ≈ y(t + c_i h) − y,
 
 by simplified Newton in the variables W = (T⁻¹ ⊗ I) Z, where T⁻¹ A⁻¹ T is block
 diagonal (HNW II eq. IV.8.15): one real system (γ/h − J) and one complex system
-((α ∓ iβ)/h − J) per iteration, J the Jacobian (forward differences, reused while
-Newton converges fast). Error estimate  (γ/h − J)⁻¹ (f(t, y) + Σ_i e_i z_i / h)
+((α − iβ)/h − J) per iteration, J the Jacobian (forward differences, reused while
+Newton converges fast). The complex system is solved as the real system of twice its
+size that it is (`complex_shifted_lu`), so only real arithmetic is compiled. Error estimate  (γ/h − J)⁻¹ (f(t, y) + Σ_i e_i z_i / h)
 (HNW II eq. IV.8.19–20), step size by Gustafsson's predictive controller, dense
 output by the collocation polynomial  u(t + x h) = y + Σ_k (Zᵀ P)_k x^k.
 
@@ -37,8 +38,9 @@ S6 = math.sqrt(6.0)
 C = np.array([(4.0 - S6) / 10.0, (4.0 + S6) / 10.0, 1.0])
 E = np.array([-13.0 - 7.0 * S6, -13.0 + 7.0 * S6, -1.0]) / 3.0
 MU_REAL = 3.0 + 3.0 ** (2.0 / 3.0) - 3.0 ** (1.0 / 3.0)
-MU_COMPLEX = (3.0 + 0.5 * (3.0 ** (1.0 / 3.0) - 3.0 ** (2.0 / 3.0))
-              - 0.5j * (3.0 ** (5.0 / 6.0) + 3.0 ** (7.0 / 6.0)))
+MU_COMPLEX_RE = 3.0 + 0.5 * (3.0 ** (1.0 / 3.0) - 3.0 ** (2.0 / 3.0))
+MU_COMPLEX_IM = -0.5 * (3.0 ** (5.0 / 6.0) + 3.0 ** (7.0 / 6.0))
+MU_COMPLEX = complex(MU_COMPLEX_RE, MU_COMPLEX_IM)
 T = np.array([
     [0.09443876248897524, -0.14125529502095421, 0.03002919410514742],
     [0.25021312296533332, 0.20412935229379994, -0.38294211275726192],
@@ -67,7 +69,7 @@ def radau_iia_matrix():
 
 
 # ---------------------------------------------------------------------------
-# small dense linear algebra (real or complex), model-free
+# small dense linear algebra, model-free
 # ---------------------------------------------------------------------------
 @kernel
 def lu_factor(a, piv):
@@ -133,6 +135,29 @@ def shifted_lu(J, mu, out, piv):
 
 
 @kernel
+def complex_shifted_lu(J, mu_re, mu_im, out, piv):
+    """out (2n, 2n) = LU of the real form of ((mu_re + i mu_im) I − J) (docs/derivations.md,
+    N2c): the complex system (mu I − J)(x + i x') = g + i g' is, with S = mu_re I − J,
+
+        [ S        −mu_im I ] [x ]   [g ]
+        [ mu_im I   S       ] [x'] = [g'].
+
+    False when singular."""
+    n = J.shape[0]
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = -J[i, j]
+            out[n + i, n + j] = -J[i, j]
+            out[i, n + j] = 0.0
+            out[n + i, j] = 0.0
+        out[i, i] += mu_re
+        out[n + i, n + i] += mu_re
+        out[i, n + i] = -mu_im
+        out[n + i, i] = mu_im
+    return lu_factor(out, piv)
+
+
+@kernel
 def collocation_value(y, Q, x, out):
     """out = y + Σ_k Q[:, k] x^(k+1): the collocation polynomial at t_old + x h_old."""
     for i in range(y.shape[0]):
@@ -185,7 +210,8 @@ def newton(rhs, t, y, h, p, Z, W, F, scale, tol, LUr, pr, LUc, pc, ytmp, fr, fc)
     Returns (converged, iterations, contraction rate, rhs evaluations)."""
     n = y.shape[0]
     mr = MU_REAL / h
-    mc = MU_COMPLEX / h
+    mc_re = MU_COMPLEX_RE / h
+    mc_im = MU_COMPLEX_IM / h
     for k in range(3):
         for i in range(n):
             W[k, i] = TI[k, 0] * Z[0, i] + TI[k, 1] * Z[1, i] + TI[k, 2] * Z[2, i]
@@ -206,14 +232,15 @@ def newton(rhs, t, y, h, p, Z, W, F, scale, tol, LUr, pr, LUc, pc, ytmp, fr, fc)
                      - mr * W[0, i])
             g1 = TI[1, 0] * F[0, i] + TI[1, 1] * F[1, i] + TI[1, 2] * F[2, i]
             g2 = TI[2, 0] * F[0, i] + TI[2, 1] * F[1, i] + TI[2, 2] * F[2, i]
-            fc[i] = complex(g1, g2) - mc * complex(W[1, i], W[2, i])
+            fc[i] = g1 - (mc_re * W[1, i] - mc_im * W[2, i])
+            fc[n + i] = g2 - (mc_re * W[2, i] + mc_im * W[1, i])
         lu_solve(LUr, pr, fr)
         lu_solve(LUc, pc, fc)
         acc = 0.0
         for i in range(n):
             a0 = fr[i] / scale[i]
-            a1 = fc[i].real / scale[i]
-            a2 = fc[i].imag / scale[i]
+            a1 = fc[i] / scale[i]
+            a2 = fc[n + i] / scale[i]
             acc += a0 * a0 + a1 * a1 + a2 * a2
         dwn = math.sqrt(acc / (3 * n))
         if dw_old >= 0.0:
@@ -223,8 +250,8 @@ def newton(rhs, t, y, h, p, Z, W, F, scale, tol, LUr, pr, LUc, pc, ytmp, fr, fc)
             return False, it + 1, rate, n_eval
         for i in range(n):
             W[0, i] += fr[i]
-            W[1, i] += fc[i].real
-            W[2, i] += fc[i].imag
+            W[1, i] += fc[i]
+            W[2, i] += fc[n + i]
         for k in range(3):
             for i in range(n):
                 Z[k, i] = T[k, 0] * W[0, i] + T[k, 1] * W[1, i] + T[k, 2] * W[2, i]
@@ -245,9 +272,9 @@ def run(rhs, t, y, f, h_abs, J, have_jac, t_end, p, t_eval, j, rtol, atol, max_s
     n = y.shape[0]
     T_n = t_eval.shape[0]
     LUr = np.empty((n, n))
-    LUc = np.empty((n, n), dtype=np.complex128)
+    LUc = np.empty((2 * n, 2 * n))
     pr = np.empty(n, dtype=np.int64)
-    pc = np.empty(n, dtype=np.int64)
+    pc = np.empty(2 * n, dtype=np.int64)
     Z = np.empty((3, n))
     W = np.empty((3, n))
     F = np.empty((3, n))
@@ -258,7 +285,7 @@ def run(rhs, t, y, f, h_abs, J, have_jac, t_end, p, t_eval, j, rtol, atol, max_s
     ytmp = np.empty(n)
     ftmp = np.empty(n)
     fr = np.empty(n)
-    fc = np.empty(n, dtype=np.complex128)
+    fc = np.empty(2 * n)
     ze = np.empty(n)
     err = np.empty(n)
     scale = np.empty(n)
@@ -313,7 +340,7 @@ def run(rhs, t, y, f, h_abs, J, have_jac, t_end, p, t_eval, j, rtol, atol, max_s
                             Z[s, i] = 0.0
                 if not lu_ok:
                     ok_r = shifted_lu(J, MU_REAL / h, LUr, pr)
-                    ok_c = shifted_lu(J, MU_COMPLEX / h, LUc, pc)
+                    ok_c = complex_shifted_lu(J, MU_COMPLEX_RE / h, MU_COMPLEX_IM / h, LUc, pc)
                     lu_ok = ok_r and ok_c
                 if lu_ok:
                     converged, it, rate, ne = newton(rhs, t, y, h, p, Z, W, F, scale, tol,

@@ -9,16 +9,18 @@ that integrates  dy/dt = rhs(t, y, p)  from t = 0 to max(t_max, t_eval[-1]) and
 writes the state at every t_eval into the preallocated (len(t_eval), n) array
 `out_states`.  `rhs(t, y, p, out)` is a module-level numba kernel.
 
-The solver is two compiled kernels, each compiled once for every model: `explicit`, the
-Runge–Kutta methods below, and the Radau IIA continuation of flowsim.integrate.radau,
-which is compiled only when a run first needs it (method "radau5", or a method "auto"
-run whose steps are held by stiffness): `explicit` then stops with the state, the step
-and the Jacobian, and Radau IIA continues from there. Both release the GIL, so
-`make_batch_solver` runs a batch's points on threads, each point with its own adaptive
-loop.
+The solver is three compiled kernels, each compiled once for every model: `explicit`,
+the adaptive methods below; `fixed_step`, the fixed-step ones (compiled on first use);
+and the Radau IIA continuation of flowsim.integrate.radau, which a run needs once it is
+stiff (method "radau5", or a method "auto" run whose steps are held by stiffness):
+`explicit` then stops with the state, the step and the Jacobian, and Radau IIA continues
+from there. On a cold disk cache `explicit` and Radau IIA are compiled by two other
+processes while this one compiles the model's right-hand side
+(flowsim.integrate.prefetch). Every kernel releases the GIL, so `make_batch_solver`
+runs a batch's points on threads, each point with its own adaptive loop.
 
 An explicit method is a Butcher tableau (flowsim.integrate.tableaus) plus ONE stepping
-function (`stages`, below) run by one of two loops:
+function (`stages`, below) run by one of two loops, after the start they share (`begin`):
 
     method 0  DOPRI5 adaptive: PI step-size controller (Gustafsson 1991; Söderlind 2002;
               HNW II §IV.2):  fac = 0.9 · err^(−β1) · err_prev^(β2),
@@ -67,8 +69,9 @@ from numba import types
 from numba.core.dispatcher import Dispatcher
 from numba.core.typing.typeof import typeof_impl
 
-from ..numerics.jit import kernel
+from ..numerics.jit import kernel, on_disk
 from . import kernels as _k
+from . import prefetch
 from . import radau as _radau
 
 __all__ = ["make_solver", "make_batch_solver"]
@@ -80,14 +83,17 @@ _SOLVERS: dict = {}
 _BATCH_SOLVERS: dict = {}
 _COMPILE_LOCK = threading.Lock()
 STIFF = -2      # internal to a solver: the explicit phase stops, Radau IIA continues
+GOING_ON = -3   # internal to a solver: `begin` found nothing that ends the run
 RADAU_ORDER = 3       # order of Radau IIA's error estimate (first step, HINIT)
+FIXED_METHODS = (1, 2, 3)
 
 _F8, _I8, _B1 = types.float64, types.int64, types.boolean
 _V, _M = types.float64[::1], types.float64[:, ::1]
 RHS_TYPE = types.FunctionType(types.void(_F8, _V, _V, _V))
 """The type of every right-hand side rhs(t, y, p, out): the solvers call it through this
 function pointer, so one compiled solver serves every model."""
-EXPLICIT_SIGNATURE = (RHS_TYPE, _V, _V, _V, _F8, _F8, _F8, _F8, _I8, _I8, _F8, _F8, _M, _V, _V, _M)
+EXPLICIT_SIGNATURE = (RHS_TYPE, _V, _V, _V, _F8, _F8, _F8, _F8, _I8, _I8, _F8, _M, _V, _V, _M)
+FIXED_SIGNATURE = (RHS_TYPE, _V, _V, _V, _F8, _I8, _I8, _F8, _F8, _M)
 RADAU_SIGNATURE = (RHS_TYPE, _F8, _V, _V, _F8, _M, _B1, _F8, _V, _V, _I8, _F8, _F8, _I8, _I8,
                    _F8, _M)
 
@@ -149,71 +155,79 @@ def initial_step(rhs, t, y, f0, p, rtol, atol, order, hmax, ytmp, f1):
 
 
 @kernel(nogil=True)
-def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
-             settle_tol, out_states, y, f, J):
-    """Every method up to the switch to Radau IIA. y, f (n,) and J (n, n) receive the
-    state, its derivative and the Jacobian (when computed) at the stop. Returns
-    (status, n_steps, n_rhs, t, h, j, have_jac); status STIFF hands over to Radau."""
+def begin(rhs, y0, p, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt, settle_tol,
+          out_states, y, f0):
+    """The start every method shares: the checks, y = y0, the rows at t = 0 and f0 = f(0, y).
+    Returns (status, n_rhs, j, t_end); status GOING_ON when the run goes on."""
     _k.fill_nan(out_states)
     if not _k.check_args(y0, t_eval, t_max, rtol, atol, max_steps, method, fixed_dt,
                          settle_tol, out_states):
-        return _k.INVALID, 0, 0, 0.0, 0.0, 0, False
+        return _k.INVALID, 0, 0, 0.0
     n = y0.shape[0]
     T = t_eval.shape[0]
-    tab = 0 if method >= 3 else method
-    A = _k.TAB_A[tab]
-    B = _k.TAB_B[tab]
-    C = _k.TAB_C[tab]
-    E = _k.TAB_E[tab]
-    s = _k.TAB_STAGES[tab]
-    fsal = _k.TAB_FSAL[tab] == 1
-
-    t = 0.0
     t_end = t_max
     if T > 0 and t_eval[T - 1] > t_end:
         t_end = t_eval[T - 1]
     _k.copy_into(y0, y)
+    if not _k.all_finite(y):
+        return _k.NONFIN, 0, 0, t_end
+    j = 0
+    while j < T and t_eval[j] <= 0.0:
+        _k.copy_into(y, out_states[j])
+        j += 1
+    if n == 0 or t_end <= 0.0:
+        _k.fill_rows(out_states, j, y)
+        return _k.OK, 0, j, t_end
+    rhs(0.0, y, p, f0)
+    if not _k.all_finite(f0):
+        return _k.NONFIN, 1, j, t_end
+    if settle_tol > 0.0 and _k.max_abs(f0) < settle_tol:
+        _k.fill_rows(out_states, j, y)
+        return _k.SETTLED, 1, j, t_end
+    return GOING_ON, 1, j, t_end
+
+
+@kernel(nogil=True)
+def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, settle_tol,
+             out_states, y, f, J):
+    """The adaptive methods up to the switch to Radau IIA (DOPRI5, auto; radau5 stops at
+    once). y, f (n,) and J (n, n) receive the state, its derivative and the Jacobian (when
+    computed) at the stop. Returns (status, n_steps, n_rhs, t, h, j, have_jac); status
+    STIFF hands over to Radau."""
+    n = y0.shape[0]
+    T = t_eval.shape[0]
+    A = _k.TAB_A[0]
+    B = _k.TAB_B[0]
+    C = _k.TAB_C[0]
+    E = _k.TAB_E[0]
+    s = _k.TAB_STAGES[0]
+    K = np.empty((s, n))
+    status, n_rhs, j, t_end = begin(rhs, y0, p, t_eval, t_max, rtol, atol, max_steps, method,
+                                    1.0, settle_tol, out_states, y, K[0])
+    t = 0.0
     h = 0.0
+    if status != GOING_ON:
+        return status, 0, n_rhs, t if status != _k.OK else t_end, h, j, False
     ynew = np.empty(n)
     ytmp = np.empty(n)
     err = np.empty(n)
-    K = np.empty((s, n))
     n_steps = 0
-    n_rhs = 0
-
-    if not _k.all_finite(y):
-        return _k.NONFIN, 0, 0, 0.0, h, 0, False
-    j = 0
-    while j < T and t_eval[j] <= t:
-        _k.copy_into(y, out_states[j])
-        j += 1
-    if n == 0 or t_end <= t:
-        _k.fill_rows(out_states, j, y)
-        return _k.OK, 0, 0, t_end, h, j, False
-    rhs(t, y, p, K[0])
-    n_rhs += 1
-    if not _k.all_finite(K[0]):
-        return _k.NONFIN, 0, n_rhs, t, h, j, False
-    if settle_tol > 0.0 and _k.max_abs(K[0]) < settle_tol:
-        _k.fill_rows(out_states, j, y)
-        return _k.SETTLED, 0, n_rhs, t, h, j, False
 
     status = _k.OK
     stiff = False
     have_jac = False
-    if method == 0 or method >= 4:
-        # first adaptive step: given, or HINIT for the order of the method's estimate
-        hmax = t_end - t
-        if h0 > 0.0:
-            h = min(h0, hmax)
-        else:
-            order = RADAU_ORDER if method == 4 else _k.ORDER_ADAPTIVE
-            h = initial_step(rhs, t, y, K[0], p, rtol, atol, order, hmax, ytmp, err)
-            n_rhs += 1
+    # first step: given, or HINIT for the order of the method's estimate
+    hmax = t_end - t
+    if h0 > 0.0:
+        h = min(h0, hmax)
+    else:
+        order = RADAU_ORDER if method == 4 else _k.ORDER_ADAPTIVE
+        h = initial_step(rhs, t, y, K[0], p, rtol, atol, order, hmax, ytmp, err)
+        n_rhs += 1
     if method == 4:
         # ---------------- Radau IIA from the start ----------------
         stiff = True
-    elif method == 0 or method == 5:
+    else:
         # ---------------- adaptive DOPRI5 (method 5: until it is held by stiffness) ----
         err_prev = _k.ERR_PREV0
         rejected_last = False
@@ -257,11 +271,7 @@ def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed
                         _k.dense_dopri5(y, ynew, K, h, (t_eval[j] - t) / h, out_states[j])
                     j += 1
                 _k.copy_into(ynew, y)
-                if fsal:
-                    _k.copy_into(K[s - 1], K[0])
-                else:
-                    rhs(t_new, y, p, K[0])
-                    n_rhs += 1
+                _k.copy_into(K[s - 1], K[0])      # DOPRI5 is FSAL
                 t = t_new
                 err_prev = max(errn, _k.ERR_PREV0)
                 rejected_last = False
@@ -285,41 +295,6 @@ def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed
             else:
                 rejected_last = True
                 h = h * max(_k.FAC_MIN, _k.SAFETY * errn ** (-1.0 / _k.ORDER_ADAPTIVE))
-    else:
-        # ---------------- fixed step (RK4, Euler, DOPRI5) ----------------
-        h = fixed_dt
-        while t < t_end:
-            if n_steps >= max_steps:
-                status = _k.MAX_STEPS
-                break
-            target = t_eval[j] if j < T else t_end
-            if target - t <= h * (1.0 + _k.SNAP):
-                hs = target - t
-                t_new = target
-            else:
-                hs = h
-                t_new = t + h
-            n_steps += 1
-            stages(rhs, t, y, hs, p, A, C, s, K, ytmp)
-            n_rhs += s - 1
-            _k.combine(y, K, B, hs, s, ynew)
-            if fsal:
-                _k.copy_into(K[s - 1], K[0])
-            else:
-                rhs(t_new, ynew, p, K[0])
-                n_rhs += 1
-            if not (_k.all_finite(ynew) and _k.all_finite(K[0])):
-                status = _k.NONFIN
-                t = t_new
-                break
-            _k.copy_into(ynew, y)
-            t = t_new
-            while j < T and t_eval[j] <= t:
-                _k.copy_into(y, out_states[j])
-                j += 1
-            if settle_tol > 0.0 and _k.max_abs(K[0]) < settle_tol:
-                status = _k.SETTLED
-                break
 
     if stiff and status == _k.OK and t < t_end:
         _k.copy_into(K[0], f)
@@ -327,6 +302,67 @@ def explicit(rhs, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed
     if status == _k.SETTLED:
         _k.fill_rows(out_states, j, y)
     return status, n_steps, n_rhs, t, h, j, have_jac
+
+
+@kernel(nogil=True)
+def fixed_step(rhs, y0, p, t_eval, t_max, max_steps, method, fixed_dt, settle_tol,
+               out_states):
+    """The fixed-step methods 1–3 (RK4, Euler, DOPRI5 without error control). Returns
+    (status, n_steps, n_rhs, t)."""
+    n = y0.shape[0]
+    T = t_eval.shape[0]
+    A = _k.TAB_A[method]
+    B = _k.TAB_B[method]
+    C = _k.TAB_C[method]
+    s = _k.TAB_STAGES[method]
+    fsal = _k.TAB_FSAL[method] == 1
+    y = np.empty(n)
+    K = np.empty((s, n))
+    status, n_rhs, j, t_end = begin(rhs, y0, p, t_eval, t_max, 1.0, 1.0, max_steps, method,
+                                    fixed_dt, settle_tol, out_states, y, K[0])
+    t = 0.0
+    if status != GOING_ON:
+        return status, 0, n_rhs, t if status != _k.OK else t_end
+    ynew = np.empty(n)
+    ytmp = np.empty(n)
+    n_steps = 0
+    status = _k.OK
+    h = fixed_dt
+    while t < t_end:
+        if n_steps >= max_steps:
+            status = _k.MAX_STEPS
+            break
+        target = t_eval[j] if j < T else t_end
+        if target - t <= h * (1.0 + _k.SNAP):
+            hs = target - t
+            t_new = target
+        else:
+            hs = h
+            t_new = t + h
+        n_steps += 1
+        stages(rhs, t, y, hs, p, A, C, s, K, ytmp)
+        n_rhs += s - 1
+        _k.combine(y, K, B, hs, s, ynew)
+        if fsal:
+            _k.copy_into(K[s - 1], K[0])
+        else:
+            rhs(t_new, ynew, p, K[0])
+            n_rhs += 1
+        if not (_k.all_finite(ynew) and _k.all_finite(K[0])):
+            status = _k.NONFIN
+            t = t_new
+            break
+        _k.copy_into(ynew, y)
+        t = t_new
+        while j < T and t_eval[j] <= t:
+            _k.copy_into(y, out_states[j])
+            j += 1
+        if settle_tol > 0.0 and _k.max_abs(K[0]) < settle_tol:
+            status = _k.SETTLED
+            break
+    if status == _k.SETTLED:
+        _k.fill_rows(out_states, j, y)
+    return status, n_steps, n_rhs, t
 
 
 class _Pointer(types.WrapperAddressProtocol):
@@ -372,31 +408,64 @@ def _input(a):
     return np.require(a, np.float64, ("C", "W"))
 
 
+def _solver_kernels():
+    return {"explicit": (explicit, EXPLICIT_SIGNATURE), "radau": (_radau.run, RADAU_SIGNATURE)}
+
+
+def _prefetch_missing():
+    """Start compiling, in a second process, the solver kernels that neither this process
+    nor the disk cache holds (flowsim.integrate.prefetch)."""
+    missing = [name for name, (dispatcher, sig) in _solver_kernels().items()
+               if not dispatcher.signatures and not on_disk(dispatcher, sig)]
+    if missing:
+        prefetch.start(missing)
+
+
+def _solver_kernel(name):
+    """The solver kernel `name`, once the second process (if any) has written it."""
+    dispatcher, sig = _solver_kernels()[name]
+    if not dispatcher.signatures:
+        prefetch.wait(name)
+    return _compiled(dispatcher, sig)
+
+
 class Solver:
     """The solver of one rhs: the shared explicit kernel, and the shared Radau IIA
     continuation compiled on first use. Calling it has the signature of the module
-    docstring's `solve`."""
+    docstring's `solve`. On a cold cache the solver kernels are compiled by a second
+    process while this one compiles the rhs (flowsim.integrate.prefetch)."""
 
     def __init__(self, rhs):
         self.rhs = rhs
+        _prefetch_missing()
         self.pointer = _Pointer(rhs)
-        self.explicit = _compiled(explicit, EXPLICIT_SIGNATURE)
+        self.explicit = _solver_kernel("explicit")
 
     @property
     def radau(self):
         """The Radau IIA continuation (compiled on first use)."""
-        return _compiled(_radau.run, RADAU_SIGNATURE)
+        return _solver_kernel("radau")
+
+    @property
+    def fixed_step(self):
+        """The fixed-step methods (compiled on first use)."""
+        return _compiled(fixed_step, FIXED_SIGNATURE)
 
     def __call__(self, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
                  settle_tol, out_states):
         y0, p, t_eval = _input(y0), _input(p), _input(t_eval)
+        if method in FIXED_METHODS:
+            status, n_steps, n_rhs, t = self.fixed_step(self.pointer, y0, p, t_eval, t_max,
+                                                        max_steps, method, fixed_dt,
+                                                        settle_tol, out_states)
+            return int(status), int(n_steps), int(n_rhs), float(t)
         n = y0.shape[0]
         y = np.empty(n)
         f = np.empty(n)
         J = np.empty((n, n))
         status, n_steps, n_rhs, t, h, j, have_jac = self.explicit(
-            self.pointer, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
-            settle_tol, out_states, y, f, J)
+            self.pointer, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, settle_tol,
+            out_states, y, f, J)
         if status == STIFF:
             t_end = max(t_max, t_eval[-1]) if t_eval.shape[0] else t_max
             status, t, n_steps, nr, j = self.radau(self.pointer, t, y, f, h, J, have_jac,

@@ -63,7 +63,7 @@ from numba.core.extending import _Intrinsic
 from numba.np.ufunc.dufunc import DUFunc
 
 __all__ = ["kernel", "ufunc", "KernelCache", "code_identity", "cache_root", "cache_dir",
-           "prune", "compiled_count", "announce_compilation"]
+           "prune", "compiled_count", "on_disk", "announce_compilation"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 CACHE_NAME = "flowsim-kernels"
@@ -320,6 +320,10 @@ class KernelCache(FunctionCache):
         _compiled[0] += 1
         super().save_overload(sig, data)
 
+    def holds(self, sig, target_context) -> bool:
+        """Whether the disk cache has an entry for `sig` (without loading it)."""
+        return self._cache_file._file(self._index_key(sig, target_context.codegen())).exists()
+
 
 def _cache_for(func, identity, target, fallback):
     """A KernelCache, or `fallback` (numba's NullCache) where no cache directory is writable."""
@@ -327,6 +331,17 @@ def _cache_for(func, identity, target, fallback):
         return KernelCache(func, identity, target)
     except RuntimeError:
         return fallback
+
+
+def on_disk(dispatcher, sig) -> bool:
+    """Whether `dispatcher` (a `kernel`) has an entry for `sig` in the disk cache."""
+    cache = getattr(dispatcher, "_cache", None)
+    if not isinstance(cache, KernelCache):
+        return False
+    try:
+        return cache.holds(sig, dispatcher.targetctx)
+    except OSError:
+        return False
 
 
 def compiled_count() -> int:

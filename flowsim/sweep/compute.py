@@ -11,6 +11,7 @@ calls in-process and what the Dask executor ships to workers.
 from __future__ import annotations
 
 import sys
+import threading
 from collections import defaultdict
 
 import numpy as np
@@ -44,8 +45,20 @@ def _write(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
 
 
+def _compile_observables(problem) -> None:
+    """Observe the start state of `problem` once and drop the result: on a cold cache the
+    family's diagnostic kernels then compile while the solver compiles or runs, instead of
+    after it. A failure here is left to the real call to report."""
+    try:
+        with np.errstate(all="ignore"):
+            problem.family.observe(problem, np.zeros(1), problem.base(problem.y0[None, :]))
+    except Exception:  # noqa: BLE001 - `_record` reports it, for the point it concerns
+        pass
+
+
 def _integrate_group(key, members, t_eval, t_max):
-    """Run the batch solver on a list of (slot, problem); return out, status, n_steps, n_rhs."""
+    """Run the batch solver on a list of (slot, problem); return out, status, n_steps, n_rhs.
+    The diagnostics' kernels compile alongside, on a thread (`_compile_observables`)."""
     from ..integrate import make_batch_solver
 
     _, rhs, n, _, rtol, atol, h0, max_steps, method, dt, settle_tol = key
@@ -57,9 +70,13 @@ def _integrate_group(key, members, t_eval, t_max):
     n_steps = np.zeros(P, np.int64)
     n_rhs = np.zeros(P, np.int64)
     with announce_compilation(key[0], METHOD_NAMES[method], write=_write):
+        observing = threading.Thread(target=_compile_observables, args=(members[0][1],),
+                                     daemon=True)
+        observing.start()
         solve_batch = make_batch_solver(rhs)
         solve_batch(Y0, Pm, t_eval, float(t_max), rtol, atol, h0, max_steps, method, dt,
                     settle_tol, out, status, n_steps, n_rhs)
+        observing.join()
     return out, status, n_steps, n_rhs
 
 

@@ -1,0 +1,53 @@
+"""flowsim.integrate.prefetch: waiting on the processes that compile the solver kernels.
+
+The end-to-end test (a cold start whose solvers another process compiled gives the same
+numbers as one that compiles everything itself) is in tests/test_kernel_cache.py."""
+import subprocess
+import sys
+import time
+
+import pytest
+
+from flowsim.integrate import prefetch
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """prefetch with no process started, whose launches run `script[name]` instead."""
+    monkeypatch.setattr(prefetch, "_processes", {})
+    monkeypatch.setattr(prefetch, "_written", set())
+    monkeypatch.setattr(prefetch, "_ended", set())
+    monkeypatch.setenv("FLOWSIM_PREFETCH", "1")
+    scripts = {}
+
+    def launch(name):
+        return subprocess.Popen([sys.executable, "-c", scripts[name]], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    monkeypatch.setattr(prefetch, "_launch", launch)
+    return scripts
+
+
+def test_wait_returns_once_the_kernel_is_written_and_false_when_its_process_ends_without(fresh):
+    fresh["explicit"] = "import time; print('explicit', flush=True); time.sleep(30)"
+    fresh["radau"] = "import sys; sys.exit(1)"
+    assert prefetch.start(["radau", "explicit"]) == ["explicit", "radau"]
+    t0 = time.monotonic()
+    assert prefetch.wait("explicit", timeout=20.0)
+    assert not prefetch.wait("radau", timeout=20.0)
+    assert time.monotonic() - t0 < 15.0
+    assert prefetch.start(["explicit", "radau"]) == []          # one process per kernel
+    prefetch._processes["explicit"].kill()
+
+
+def test_nothing_started_means_nothing_to_wait_for(fresh, monkeypatch):
+    assert not prefetch.wait("explicit", timeout=0.1)
+    monkeypatch.setenv("FLOWSIM_PREFETCH", "0")
+    assert prefetch.start(["explicit"]) == []
+    assert not prefetch.wait("explicit", timeout=0.1)
+
+
+def test_a_process_that_cannot_start_is_skipped(fresh, monkeypatch):
+    monkeypatch.setattr(prefetch, "_launch", lambda name: None)
+    assert prefetch.start(["explicit"]) == []
+    assert not prefetch.wait("explicit", timeout=0.1)
