@@ -415,3 +415,28 @@ def test_a_cold_start_has_its_solvers_compiled_by_other_processes_with_the_same_
         assert ours["status"] == theirs["status"] == 0
         assert ours["n_steps"] == theirs["n_steps"]
         assert np.array_equal(np.asarray(ours["states"]), np.asarray(theirs["states"]))
+
+
+def test_a_run_that_waits_for_solvers_another_process_compiles_says_so(tmp_path):
+    """Its right-hand side cached and its solvers not (an upgrade that changed the solvers
+    only): the run compiles nothing itself but waits for the process that compiles the
+    explicit kernel; it says so once, and counts that kernel as compiled."""
+    cache = tmp_path / "cache"
+
+    def run(prefetch):
+        out = subprocess.run([sys.executable, "-c", SOLVER_RUNNER, "reverse_kl"],
+                             env=_env(cache, prefetch), capture_output=True, text=True,
+                             timeout=900, cwd=str(REPO))
+        assert out.returncode == 0, out.stderr[-2000:]
+        said = [line for line in out.stderr.splitlines() if line.startswith("flowsim: compiling")]
+        return tuple(map(int, out.stdout.split()[-3:])), said
+
+    run(prefetch=False)
+    entries = cache / jit.CACHE_NAME
+    removed = (list(entries.glob("flowsim.integrate.solver.explicit.*"))
+               + list(entries.glob("flowsim.integrate.radau.run.*")))
+    assert removed
+    for entry in removed:
+        entry.unlink()
+    (compiled, hits, misses), said = run(prefetch=True)
+    assert (compiled, hits, misses) == (1, 1, 0) and len(said) == 1, (compiled, hits, misses, said)

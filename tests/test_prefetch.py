@@ -51,3 +51,12 @@ def test_a_process_that_cannot_start_is_skipped(fresh, monkeypatch):
     monkeypatch.setattr(prefetch, "_launch", lambda name: None)
     assert prefetch.start(["explicit"]) == []
     assert not prefetch.wait("explicit", timeout=0.1)
+
+
+def test_compiling_is_true_only_until_the_kernel_is_written(fresh):
+    fresh["explicit"] = "import time; time.sleep(0.5); print('explicit', flush=True)"
+    assert not prefetch.compiling("explicit")
+    prefetch.start(["explicit"])
+    assert prefetch.compiling("explicit")
+    assert prefetch.wait("explicit", timeout=20.0)
+    assert not prefetch.compiling("explicit")

@@ -24,7 +24,7 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["start", "wait", "KERNELS"]
+__all__ = ["start", "compiling", "wait", "KERNELS"]
 
 WAIT_S = 600.0
 KERNELS = ("explicit", "radau")
@@ -84,6 +84,12 @@ def start(names) -> list:
             launched.append(name)
             threading.Thread(target=_read, args=(name, process.stdout), daemon=True).start()
     return launched
+
+
+def compiling(name: str) -> bool:
+    """Whether a process started here is still compiling `name`."""
+    with _state:
+        return name in _processes and name not in _written and name not in _ended
 
 
 def wait(name: str, timeout: float = WAIT_S) -> bool:

@@ -69,7 +69,7 @@ from numba import types
 from numba.core.dispatcher import Dispatcher
 from numba.core.typing.typeof import typeof_impl
 
-from ..numerics.jit import kernel, on_disk
+from ..numerics.jit import compiled_elsewhere, kernel, on_disk
 from . import kernels as _k
 from . import prefetch
 from . import radau as _radau
@@ -422,10 +422,11 @@ def _prefetch_missing():
 
 
 def _solver_kernel(name):
-    """The solver kernel `name`, once the second process (if any) has written it."""
+    """The solver kernel `name`, once the process compiling it (if any) has written it."""
     dispatcher, sig = _solver_kernels()[name]
-    if not dispatcher.signatures:
-        prefetch.wait(name)
+    if not dispatcher.signatures and prefetch.compiling(name):
+        with compiled_elsewhere():
+            prefetch.wait(name)
     return _compiled(dispatcher, sig)
 
 

@@ -63,7 +63,7 @@ from numba.core.extending import _Intrinsic
 from numba.np.ufunc.dufunc import DUFunc
 
 __all__ = ["kernel", "ufunc", "KernelCache", "code_identity", "cache_root", "cache_dir",
-           "prune", "compiled_count", "on_disk", "announce_compilation"]
+           "prune", "compiled_count", "compiled_elsewhere", "on_disk", "announce_compilation"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 CACHE_NAME = "flowsim-kernels"
@@ -344,8 +344,23 @@ def on_disk(dispatcher, sig) -> bool:
         return False
 
 
+ELSEWHERE = "custom/flowsim:compiled_elsewhere"
+"""numba event kind: this process waits for a kernel that another one compiles for it."""
+
+
+@contextlib.contextmanager
+def compiled_elsewhere():
+    """Within the context this process waits for a kernel that another process compiles
+    (flowsim.integrate.prefetch): `announce_compilation` says so, and `compiled_count`
+    counts it, as if this process compiled it."""
+    _compiled[0] += 1
+    with _event.trigger_event(ELSEWHERE):
+        yield
+
+
 def compiled_count() -> int:
-    """How many kernel signatures this process has compiled and saved (cache misses)."""
+    """How many kernel signatures this process has compiled and saved (cache misses), or
+    waited for while another process compiled them (`compiled_elsewhere`)."""
     return _compiled[0]
 
 
@@ -417,7 +432,8 @@ class _Announcer(_event.Listener):
 
 @contextlib.contextmanager
 def announce_compilation(model: str, method: str = "auto", write=None):
-    """Within the context, say once on stderr when numba starts compiling (a cache miss):
+    """Within the context, say once on stderr when numba starts compiling (a cache miss), or
+    when this process starts waiting for a kernel another process compiles:
     "flowsim: compiling the kernels for <model> (its right-hand side, and the DOPRI5/Radau
     solvers if no model has compiled them yet; ...)"."""
     kernels = METHOD_KERNELS.get(method, method)
@@ -427,7 +443,9 @@ def announce_compilation(model: str, method: str = "auto", write=None):
     if write is None:
         def write(text):
             print(text, file=sys.stderr, flush=True)
-    with _event.install_listener("numba:compile", _Announcer(message, write)):
+    announcer = _Announcer(message, write)
+    with _event.install_listener("numba:compile", announcer), \
+            _event.install_listener(ELSEWHERE, announcer):
         yield
 
 
