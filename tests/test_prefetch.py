@@ -38,6 +38,7 @@ def test_wait_returns_once_the_kernel_is_written_and_false_when_its_process_ends
     assert time.monotonic() - t0 < 15.0
     assert prefetch.start(["explicit", "radau"]) == []          # one process per kernel
     prefetch._processes["explicit"].kill()
+    prefetch._processes["explicit"].wait()
 
 
 def test_nothing_started_means_nothing_to_wait_for(fresh, monkeypatch):

@@ -43,15 +43,15 @@ def enabled() -> bool:
     return os.environ.get("FLOWSIM_PREFETCH", "1").strip() != "0" and bool(sys.executable)
 
 
-def _read(name, stream) -> None:
+def _read(name, stream, written, ended) -> None:
     try:
         for line in stream:
             with _state:
-                _written.add(line.strip())
+                written.add(line.strip())
                 _state.notify_all()
     finally:
         with _state:
-            _ended.add(name)
+            ended.add(name)
             _state.notify_all()
 
 
@@ -82,7 +82,8 @@ def start(names) -> list:
                 continue
             _processes[name] = process
             launched.append(name)
-            threading.Thread(target=_read, args=(name, process.stdout), daemon=True).start()
+            threading.Thread(target=_read, args=(name, process.stdout, _written, _ended),
+                             daemon=True).start()
     return launched
 
 
