@@ -1,4 +1,4 @@
-"""The model-free solver kernels, compiled by a second process while this one compiles
+"""The model-free solver kernels, compiled by other processes while this one compiles
 its model.
 
 numba compiles under one lock per process, so on a cold disk cache a first run compiles,
@@ -106,13 +106,10 @@ def wait(name: str, timeout: float = WAIT_S) -> bool:
 def _main(names) -> int:
     from . import solver
 
-    targets = {"explicit": (solver.explicit, solver.EXPLICIT_SIGNATURE),
-               "radau": (solver._radau.run, solver.RADAU_SIGNATURE)}
     for name in names:
         if NICENESS[name] and hasattr(os, "nice"):
             os.nice(NICENESS[name])
-        dispatcher, signature = targets[name]
-        solver._compiled(dispatcher, signature)
+        solver._compiled(*solver.SOLVER_KERNELS[name])
         try:
             print(name, flush=True)
         except (BrokenPipeError, OSError):

@@ -408,14 +408,16 @@ def _input(a):
     return np.require(a, np.float64, ("C", "W"))
 
 
-def _solver_kernels():
-    return {"explicit": (explicit, EXPLICIT_SIGNATURE), "radau": (_radau.run, RADAU_SIGNATURE)}
+SOLVER_KERNELS = {"explicit": (explicit, EXPLICIT_SIGNATURE),
+                  "radau": (_radau.run, RADAU_SIGNATURE)}
+"""The model-free kernels that flowsim.integrate.prefetch compiles in other processes, by
+the names it knows them by."""
 
 
 def _prefetch_missing():
-    """Start compiling, in a second process, the solver kernels that neither this process
+    """Start compiling, in other processes, the solver kernels that neither this process
     nor the disk cache holds (flowsim.integrate.prefetch)."""
-    missing = [name for name, (dispatcher, sig) in _solver_kernels().items()
+    missing = [name for name, (dispatcher, sig) in SOLVER_KERNELS.items()
                if not dispatcher.signatures and not on_disk(dispatcher, sig)]
     if missing:
         prefetch.start(missing)
@@ -423,7 +425,7 @@ def _prefetch_missing():
 
 def _solver_kernel(name):
     """The solver kernel `name`, once the process compiling it (if any) has written it."""
-    dispatcher, sig = _solver_kernels()[name]
+    dispatcher, sig = SOLVER_KERNELS[name]
     if not dispatcher.signatures and prefetch.compiling(name):
         with compiled_elsewhere():
             prefetch.wait(name)
@@ -433,8 +435,8 @@ def _solver_kernel(name):
 class Solver:
     """The solver of one rhs: the shared explicit kernel, and the shared Radau IIA
     continuation compiled on first use. Calling it has the signature of the module
-    docstring's `solve`. On a cold cache the solver kernels are compiled by a second
-    process while this one compiles the rhs (flowsim.integrate.prefetch)."""
+    docstring's `solve`. On a cold cache the solver kernels are compiled by other
+    processes while this one compiles the rhs (flowsim.integrate.prefetch)."""
 
     def __init__(self, rhs):
         self.rhs = rhs
