@@ -19,6 +19,11 @@ From them (docs/design.md, the diagnostics vocabulary):
     emc               -sum_j M_j log M_j / log M   (entropic mode coverage)
     vanishing_weight  some k has w_k < eps_w while r_k > far
     mean_alignment    two or more live components (w_k >= eps_w) share j*(k)
+    stranded          some live component (w_k >= eps_w) is far (r_k > far) from every
+                      mode: the run has not reached a state the labels can judge (a flow
+                      that stopped moving where the overlaps vanish, or one still on its
+                      way); coverage then reads q's tails. A covering component that sits
+                      between modes more than 2 far apart is stranded by design
     mechanism         one label per collapsed run (docs/derivations.md, D1): for the
                       heaviest uncovered mode j (M_j < rho_j / 2),
                         weight_starvation  a component sits on j (j*(k) = j, r_k <= far)
@@ -62,6 +67,7 @@ DIAGNOSTICS = (
     Diagnostic("emc", None, "entropic mode coverage -sum_j M_j log M_j / log M"),
     Diagnostic("vanishing_weight", None, "1 if some w_k < eps_w while its mean is far from every mode"),
     Diagnostic("mean_alignment", None, "1 if two live components share a target mode"),
+    Diagnostic("stranded", None, "1 if a live component (w_k >= eps_w) ends far from every mode"),
     Diagnostic("mechanism", None, "why a collapsed run lost a mode: 0 none (not collapsed), "
                "1 mean_alignment, 2 vanishing_weight, 3 weight_starvation"),
     Diagnostic("collapse_time", None, "first saved time after which the classification never changes"),
@@ -126,6 +132,11 @@ def mean_alignment(weights, nearest_mode, n_modes, eps_w=EPS_WEIGHT):
     return np.any(counts >= 2, axis=-1)
 
 
+def stranded(weights, distance, eps_w=EPS_WEIGHT, far=FAR):
+    """True where some live component (w_k >= eps_w) has r_k > far (no mode near it)."""
+    return np.any((np.asarray(weights) >= eps_w) & (np.asarray(distance) > far), axis=-1)
+
+
 def settle_time(time, labels):
     """First saved time after which `labels` (T, ...) never changes again."""
     labels = np.asarray(labels)
@@ -185,6 +196,7 @@ def summarize(obs: Observables, eps_w=EPS_WEIGHT, far=FAR) -> dict:
         "emc": float(entropic_mode_coverage(m)),
         "vanishing_weight": bool(per_time["vanishing_weight"][-1]),
         "mean_alignment": bool(per_time["mean_alignment"][-1]),
+        "stranded": bool(stranded(w, obs.distance[-1], eps_w, far)),
         "mechanism": mechanism(w, m, obs.target_weights, obs.nearest_mode[-1], obs.distance[-1],
                                eps_w, far),
         "collapse_time": settle_time(obs.time, labels),

@@ -1,18 +1,29 @@
 """The α-spectrum: P(both modes kept) of the Gaussian α-divergence flow against α, ρ and d.
 
-    python studies/alpha_spectrum.py [--store-dir results] [--skip-sweep]
+    python studies/alpha_spectrum.py [--centred] [--store-dir results] [--skip-sweep]
 
-Sweeps studies/alpha_spectrum.toml (resumed if its store exists, never replaced): the
-quickstart's Gaussian target (Λ = 16, ρ = ½ and 0.2) and starts, trainable weights, the
-Amari α-divergence (α → 0: KL(q‖p); α → 1: KL(p‖q); α = 2: ½ χ²(p‖q)) at
-α ∈ {0.1, 0.25, 0.5, 0.75, 0.9, 1.5, 2}, d ∈ {2, 8}, 32 seeds, t = 1000. Each row: P(both
-modes kept) with its 95% Wilson interval, the collapsed runs by mechanism, the median time
-of the last change of class, the median smallest weight, and the runs that did not finish
-(at most 2·10⁴ steps). d = 32 and 128 are not swept; the second table says why: the norm
-of the means' initial velocity, |dX/dt| at t = 0 (seed 0, span reduction, 16 nodes per
-axis), for each objective against d.
+Sweeps one of two study files (resumed if its store exists, never replaced), both on the
+quickstart's Gaussian target (Λ = 16, ρ = ½ and 0.2), trainable weights, the Amari
+α-divergence (α → 0: KL(q‖p); α → 1: KL(p‖q); α = 2: ½ χ²(p‖q)), t = 1000:
 
-Writes studies/results/alpha_spectrum.md.
+- studies/alpha_spectrum.toml: the quickstart's starts (means N(0, I_d)), α ∈ {0.1, 0.25,
+  0.5, 0.75, 0.9, 1.5, 2}, d ∈ {2, 8}, 32 seeds, 8 nodes per span axis, at most 2·10⁴ steps.
+  d = 32 and 128 are not swept from these starts; the last table says why: the norm of the
+  means' initial velocity, |dX/dt| at t = 0 (seed 0, span reduction, 16 nodes per axis), for
+  each objective against d;
+- with --centred, studies/alpha_spectrum_centred.toml: starts at distance 2 from the origin in random
+  directions (init.radius), so the overlaps do not vanish as d grows, α ∈ {0.1, 0.5, 0.9,
+  1.5, 2}, d ∈ {2, 8, 32, 128}, 16 seeds, 16 nodes per span axis, at most 5000 steps. Its
+  last table reruns three runs that did not finish in the first study under 8 and 16 nodes
+  per axis with each adaptive method: with 8, the rule's node allocation switches as the
+  state moves, the RHS jumps by the rule's error, and Radau IIA can stall on a switching
+  surface.
+
+Each row: P(both modes kept) with its 95% Wilson interval, the collapsed runs by mechanism,
+the stranded runs, the median time of the last change of class, the median smallest weight,
+and the runs that did not finish.
+
+Writes studies/results/alpha_spectrum.md (or alpha_spectrum_centred.md).
 """
 from __future__ import annotations
 
@@ -26,6 +37,7 @@ from geometry_collapse import table, write_results
 
 HERE = Path(__file__).resolve().parent
 STUDY = HERE / "alpha_spectrum.toml"
+CENTRED = HERE / "alpha_spectrum_centred.toml"
 
 
 GRADIENT_OBJECTIVES = (("reverse_kl", None), ("alpha", 0.1), ("alpha", 0.5), ("alpha", 0.9),
@@ -55,23 +67,64 @@ def initial_speeds(dims=(2, 8, 32, 128)):
     return lines + [""]
 
 
+def node_count_stall(d=8, alpha=0.1, rho=0.2, seeds=(0, 2, 5)):
+    """Markdown rows: runs of studies/alpha_spectrum.toml's cell (d, alpha, rho) that did not
+    finish there, under 8 and 16 nodes per span axis and each adaptive method: status,
+    steps, the time reached and the final weights."""
+    from flowsim.api import simulate
+    from flowsim.families.gaussian.inputs import INIT_STREAM
+    from flowsim.families.gaussian.mixture import GaussianMixture, pair_target, random_means
+
+    target = pair_target(d, 16.0, rho, 1.0)
+    lines = ["## Node allocation switches and the stiff solver", "",
+             f"Runs of `studies/alpha_spectrum.toml` that did not finish there: d = {d}, α = {alpha:g}, "
+             f"ρ = {rho:g}, the quickstart's starts (means N(0, I_d)), t_max = 1000, rtol 1e-7, "
+             "atol 1e-9, at most 5000 steps.", "",
+             "| seed | nodes per axis | method | status | steps | last saved time reached | weights at the end |",
+             "|---|---|---|---|---|---|---|"]
+    for seed in seeds:
+        init = GaussianMixture(random_means(2, d, 1.0, seed=[seed, INIT_STREAM]), [0.5, 0.5], 1.0)
+        for nodes, method in ((8, "auto"), (8, "radau5"), (8, "dopri5"), (16, "auto")):
+            tr = simulate(target, init, objective="alpha", alpha=alpha, n_cubature=nodes, t_max=1000.0,
+                          backend="numba", method=method, rtol=1e-7, atol=1e-9, max_steps=5000)
+            reached = tr.time[np.isfinite(tr.states[:, 0])]
+            w = tr.diagnostics["weights"]
+            lines.append(f"| {seed} | {nodes} | {method} | {tr.status_name} | {tr.n_steps} | "
+                         f"{reached[-1] if reached.size else 0:.3g} | "
+                         f"{', '.join(f'{x:.3f}' for x in w) if np.all(np.isfinite(w)) else '—'} |")
+    return lines + [""]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store-dir", type=Path, default=Path("results"))
     ap.add_argument("--skip-sweep", action="store_true", help="summarise the existing store")
+    ap.add_argument("--centred", action="store_true",
+                    help="the starts at distance 2 (alpha_spectrum_centred.toml), d up to 128")
     args = ap.parse_args(argv)
-    store = args.store_dir / f"{STUDY.stem}.zarr"
-    wall = 0.0 if args.skip_sweep else sweep_files([STUDY], args.store_dir)[1]
-    lines = ["# The α-spectrum of the Gaussian two-mode target", "",
-             "Command: `python studies/alpha_spectrum.py` (sweeps `studies/alpha_spectrum.toml`; "
-             "settings in the docstrings of both). Amari's α: α → 0 is KL(q‖p), α → 1 is KL(p‖q), "
-             "α = 2 is ½ χ²(p‖q).", ""]
+    study = CENTRED if args.centred else STUDY
+    store = args.store_dir / f"{study.stem}.zarr"
+    wall = 0.0 if args.skip_sweep else sweep_files([study], args.store_dir)[1]
+    lines = [f"# The α-spectrum of the Gaussian two-mode target{' from centred starts' if args.centred else ''}",
+             "", f"Command: `python studies/alpha_spectrum.py{' --centred' if args.centred else ''}` "
+             f"(sweeps `studies/{study.name}`; settings in the docstrings of both). Amari's α: "
+             "α → 0 is KL(q‖p), α → 1 is KL(p‖q), α = 2 is ½ χ²(p‖q).", ""]
+    if args.centred:
+        lines += table("Gaussian two-mode target, α-divergence, starts at distance 2", "Λ = 16, target "
+                       "weights ρ and 1 − ρ, q: 2 components, means at distance 2 from the origin (the "
+                       "midpoint of the modes, each 2 away from it) in random directions per seed, "
+                       "σ² = 1 fixed, trainable weights, t = 1000, 16 seeds per cell, 16 Gauss–Hermite "
+                       "nodes per span axis, method auto (rtol 1e-7, atol 1e-9, at most 5000 steps).",
+                       [store])
+        lines += node_count_stall()
+        write_results(study.stem, lines, wall)
+        return
     lines += table("Gaussian two-mode target, α-divergence", "Λ = 16, target weights ρ and 1 − ρ, q: 2 "
                    "components, means N(0, I_d) per seed, σ² = 1 fixed, trainable weights, t = 1000, "
                    "32 seeds per cell, 8 Gauss–Hermite nodes per span axis, method auto (rtol 1e-7, "
                    "atol 1e-9, at most 2·10⁴ steps).", [store])
     lines += initial_speeds()
-    write_results("alpha_spectrum", lines, wall)
+    write_results(study.stem, lines, wall)
 
 
 if __name__ == "__main__":

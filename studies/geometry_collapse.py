@@ -13,8 +13,10 @@ and studies/geometry_circle.toml, studies/geometry_circle_adam_ode.toml: the fou
 circle target of studies/circle_mode_dropping.toml from its broad starts, trainable and
 fixed weights, 64 seeds. For each cell: P(all modes kept) = P(coverage = M) among the runs
 that finished (status ok) with its 95% Wilson interval, the collapsed runs by mechanism
-(flowsim.diagnostics: mean alignment / vanishing weight / weight starvation), the median
-time of the last change of class, and the runs that did not finish, by status. --only
+(flowsim.diagnostics: mean alignment / vanishing weight / weight starvation), how many
+finished runs are stranded (a live component still more than 3 standard deviations from
+every mode: "—" for a store written before that diagnostic existed), the median time of the
+last change of class, and the runs that did not finish, by status. --only
 sweeps the named study files (by stem) and summarises the others' stores as they are.
 
 Writes studies/results/geometry_collapse.md.
@@ -77,6 +79,7 @@ def row(label, sel, ds):
     lo, hi = wilson(k, n)
     mech = ds["mechanism"].values[ok & ~kept]
     counts = " / ".join(str(int(np.sum(mech == i))) for i in range(1, len(MECHANISMS)))
+    stranded = str(int(np.sum(ds["stranded"].values[ok] == 1))) if "stranded" in ds else "—"
     failed = ", ".join(f"{POINT_STATUS_NAMES.get(int(c), int(c))} ×{int(np.sum(status == c))}"
                        for c in np.unique(status[~ok])) or "—"
     p = f"{k}/{n} = {k / n:.2f} [{lo:.2f}, {hi:.2f}]" if n else "—"
@@ -85,7 +88,7 @@ def row(label, sel, ds):
     w_min = ds["min_weight"].values[ok]
     w_med = f"{np.median(w_min):.3g}" if w_min.size else "—"
     others = " | ".join(f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in sel.values())
-    return f"| {label} | {others} | {p} | {counts} | {t_med} | {w_med} | {failed} |"
+    return f"| {label} | {others} | {p} | {counts} | {stranded} | {t_med} | {w_med} | {failed} |"
 
 
 def table(title, setting, stores):
@@ -100,8 +103,9 @@ def table(title, setting, stores):
     head = " | ".join(names.get(a, a) for a in axes)
     lines = [f"## {title}", "", setting, "",
              f"| geometry | {head} | P(all modes kept) among finished runs [95% CI] | collapsed: "
-             + " / ".join(MECHANISMS[1:]) + " | median t of the last change of class | median min w at t | not finished |",
-             "|" + "---|" * (len(axes) + 6)]
+             + " / ".join(MECHANISMS[1:]) + " | stranded | median t of the last change of class | "
+             "median min w at t | not finished |",
+             "|" + "---|" * (len(axes) + 7)]
     for store in present:
         lines += [row(*cell) for cell in cells(store)]
     return lines + [""]

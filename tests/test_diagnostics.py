@@ -54,3 +54,28 @@ def test_the_seed_studys_collapsed_matched_state_is_weight_starvation():
     d = tr.diagnostics
     assert d["collapsed"] and not d["vanishing_weight"] and not d["mean_alignment"]
     assert MECHANISMS[d["mechanism"]] == "weight_starvation"
+
+
+@pytest.mark.parametrize("state, expected", [
+    # both components on their modes
+    (dict(weights=[0.5, 0.5], mode_mass=[0.5, 0.5], nearest=[0, 1], distance=[0.1, 2.9]), False),
+    # a live component 5 sd from every mode: q's tails decide the mode masses
+    (dict(weights=[0.5, 0.5], mode_mass=[0.5, 0.5], nearest=[0, 1], distance=[0.1, 5.0]), True),
+    # a dead component far away is the vanishing weight, not a stranded run
+    (dict(weights=[0.9999, 1e-4], mode_mass=[0.9999, 1e-4], nearest=[0, 1], distance=[0.1, 5.0]), False),
+])
+def test_stranded_flags_a_live_component_far_from_every_mode(state, expected):
+    assert summarize(obs(**state))["stranded"] is expected
+
+
+def test_a_gaussian_start_far_from_the_target_is_stranded_until_it_moves():
+    """Two components at radius 12 in R^128 (the target's modes 2 from the origin): the start
+    is stranded (its coverage reads q's tails); the reverse-KL flow then places both components."""
+    from flowsim.families.gaussian.mixture import GaussianMixture, pair_target, random_means
+
+    target = pair_target(128, 16.0, 0.5)
+    init = GaussianMixture(random_means(2, 128, seed=3, radius=12.0), [0.5, 0.5])
+    start = simulate(target, init, objective="reverse_kl", t_max=1e-6, t_eval=[0.0, 1e-6])
+    assert start.diagnostics["stranded"]
+    end = simulate(target, init, objective="reverse_kl", t_max=1e3)
+    assert end.status == 0 and not end.diagnostics["stranded"]

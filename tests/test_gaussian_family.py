@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from flowsim.families.gaussian.mixture import GaussianMixture, random_means
+from flowsim.families.gaussian.mixture import GaussianMixture, pair_target, random_means
 from flowsim.families.gaussian import family as gf
 from flowsim.families.gaussian import two_mode as two
 from flowsim.api import simulate
@@ -62,6 +62,27 @@ def test_density_and_sampling():
     r = random_means(4, 1000, scale=2.0, seed=0)
     assert r.shape == (4, 1000) and abs(np.mean(np.sum(r ** 2, 1)) / 1000 - 4.0) < 0.2
     assert np.array_equal(r, random_means(4, 1000, scale=2.0, seed=0))
+
+
+def test_random_means_at_a_radius_are_the_same_draws_normalised():
+    c = np.array([1.0, -2.0, 0.5])
+    r = random_means(5, 3, seed=4, center=c, radius=2.5)
+    assert np.allclose(np.linalg.norm(r - c, axis=1), 2.5, rtol=0, atol=1e-14)
+    u = random_means(5, 3, scale=1.0, seed=4)
+    assert np.allclose((r - c) / 2.5, u / np.linalg.norm(u, axis=1, keepdims=True), atol=1e-15)
+    with pytest.raises(ValueError, match="^radius"):
+        random_means(2, 3, radius=-1.0)
+
+
+def test_a_study_init_takes_a_radius_or_a_scale_not_both():
+    from flowsim.families.gaussian.inputs import INPUTS
+
+    target = pair_target(6, 16.0)
+    fields = {"kind": "pair"}
+    init = INPUTS.init["random"].build({"K": 3, "radius": 1.5}, 2, target, fields)
+    assert np.allclose(np.linalg.norm(init.means, axis=1), 1.5)
+    with pytest.raises(ValueError, match="^init.radius"):
+        INPUTS.init["random"].build({"K": 3, "radius": 1.5, "scale": 1.0}, 2, target, fields)
 
 
 # ------------------------------------------------------- two_mode vs span (K=M=2)

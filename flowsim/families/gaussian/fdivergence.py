@@ -28,6 +28,10 @@ each component N_c of Z (mass b_c) sampled by its own rule: q_k (K), p_j (M) and
 So the integrands H/Z stay bounded where u is huge or tiny: q f(u)/Z ≈ f(u)/(1 + u + u^t).
 The rule per component is a tensor probabilists' Gauss–Hermite rule with n_cubature nodes
 (the block of p) per principal axis, times the radial rule when v ≠ τ.
+The nodes are shared among the principal axes by the log-ratios' slopes and rounded to
+the table's rule sizes (`_allocate`), so the RHS is piecewise smooth: where the rounding
+switches it jumps by the rule's error (6.6e-5 measured at 8 nodes), and Radau IIA can
+stall on such a surface (docs/findings.md, the α-spectrum: 8 nodes stall, 16 finish).
 Where some P_jk ≤ 0 the divergence is infinite (χ²: v ≤ τ/2): the value is +inf and the
 rhs is +inf (the integrator stops with status non_finite), never NaN. Log-ratios are
 clamped to |log u| ≤ LOG_EDGE / max(1, |t|) before f, g are evaluated (beyond, components

@@ -5,8 +5,9 @@ target  explicit    means, weights, var
                     mu_- = +(sqrt(Lambda)/2) e_1 (weight 1 - rho), so Lambda = |mu_- - mu_+|^2
         random      K, d, scale, weights, var: means N(0, scale^2 I_d), seeded
 init    explicit    means, weights, var
-        random      K, scale, center ("origin" | "target"), weights, var: means
-                    N(center, scale^2 I_d), seeded
+        random      K, scale, radius, center ("origin" | "target"), weights, var: means
+                    N(center, scale^2 I_d), seeded; with radius (not with scale), each
+                    mean at that distance from center in a random direction
         projection  m, r, weights, var (target.kind = "pair"): nu_k = mu_+ + m_k Delta +
                     r_k e_{o(k)}, o(k) = 2 + (k mod (d - 1)); m_k = <nu_k - mu_+, Delta>/Lambda
                     is 0 at mu_+ and 1 at mu_-, r_k an orthogonal offset
@@ -43,7 +44,10 @@ def _random_init(i: dict, seed: int, target, target_fields):
         c = target.weights @ target.means
     else:
         raise ValueError(f"init.center: must be 'origin' or 'target', got {center!r}")
-    means = random_means(K, target.dim, i.get("scale", 1.0), seed=[int(seed), INIT_STREAM], center=c)
+    if "radius" in i and "scale" in i:
+        raise ValueError("init.radius: give init.scale or init.radius, not both")
+    means = random_means(K, target.dim, i.get("scale", 1.0), seed=[int(seed), INIT_STREAM], center=c,
+                         radius=i.get("radius"))
     return GaussianMixture(means, weights=weights_of("init", i.get("weights"), K),
                            var=i.get("var", target.var))
 
@@ -77,7 +81,7 @@ INPUTS = FamilyInputs(
                                 lambda t: int(t["K"]), _random_target, frozenset({"K"}))},
     init={"explicit": InputKind(frozenset({"means", "weights", "var"}), ("means",),
                                 lambda i: len(i["means"]), _explicit, frozenset({"means"})),
-          "random": InputKind(frozenset({"K", "scale", "center", "weights", "var"}), ("K",),
+          "random": InputKind(frozenset({"K", "scale", "radius", "center", "weights", "var"}), ("K",),
                               lambda i: int(i["K"]), _random_init, frozenset({"K"})),
           "projection": InputKind(frozenset({"m", "r", "weights", "var"}), ("m",),
                                   lambda i: len(i["m"]), _projection, frozenset({"m"}))},

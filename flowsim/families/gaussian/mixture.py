@@ -95,11 +95,15 @@ class GaussianMixture:
         return (x, labels) if return_labels else x
 
 
-def random_means(K, d, scale=1.0, seed=None, center=None):
-    """K means in R^d drawn i.i.d. N(center, scale^2 I_d) (center default 0).
+def random_means(K, d, scale=1.0, seed=None, center=None, radius=None):
+    """K means in R^d drawn i.i.d. N(center, scale^2 I_d) (center default 0); with `radius`,
+    each at that distance from center in a uniformly random direction (the same draws,
+    normalised; `scale` is then not used).
 
-    This is how d enters the reduced flow: the initial overlaps Q_kl of such means are
-    ~ scale^2 d on the diagonal and O(scale^2 sqrt d) off it (docs/derivations.md, I1).
+    This is how d enters the reduced flow: the initial overlaps Q_kl of N(0, scale^2 I_d)
+    means are ~ scale^2 d on the diagonal and O(scale^2 sqrt d) off it (docs/derivations.md,
+    I1); means at a fixed radius keep |nu_k|^2 = radius^2 at every d, and only their
+    projections on the target's directions, O(radius / sqrt d), shrink with d.
     """
     K = check_integer("K", K, minimum=1)
     d = check_integer("d", d, minimum=1)
@@ -108,7 +112,14 @@ def random_means(K, d, scale=1.0, seed=None, center=None):
     if scale < 0:
         raise ValueError(f"scale: must be >= 0, got {scale}")
     rng = np.random.default_rng(seed)
-    out = scale * rng.standard_normal((K, d))
+    out = rng.standard_normal((K, d))
+    if radius is None:
+        out = scale * out
+    else:
+        radius = float(as_finite_array("radius", radius, 0))
+        if radius < 0:
+            raise ValueError(f"radius: must be >= 0, got {radius}")
+        out = radius * out / np.linalg.norm(out, axis=1, keepdims=True)
     if center is not None:
         out = out + as_finite_array("center", center, 1)
     return out
