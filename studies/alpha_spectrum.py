@@ -13,11 +13,11 @@ quickstart's Gaussian target (Λ = 16, ρ = ½ and 0.2), trainable weights, the 
   each objective against d;
 - with --centred, studies/alpha_spectrum_centred.toml: starts at distance 2 from the origin in random
   directions (init.radius), so the overlaps do not vanish as d grows, α ∈ {0.1, 0.5, 0.9,
-  1.5, 2}, d ∈ {2, 8, 32, 128}, 16 seeds, 16 nodes per span axis, at most 5000 steps. Its
-  last table reruns three runs that did not finish in the first study under 8 and 16 nodes
-  per axis with each adaptive method: with 8, the rule's node allocation switches as the
-  state moves, the RHS jumps by the rule's error, and Radau IIA can stall on a switching
-  surface.
+  1.5, 2}, d ∈ {2, 8, 32, 128}, 16 seeds, 16 nodes per span axis, at most 5000 steps. Two
+  more tables follow: three runs that did not finish in the first study, under 8 and 16
+  nodes per axis with each adaptive method (they stalled in Radau IIA where the cubature's
+  rule switched as the means became coplanar, docs/findings.md; the rule no longer
+  switches), and the centred store's unfinished points, run again with the current code.
 
 Each row: P(both modes kept) with its 95% Wilson interval, the collapsed runs by mechanism,
 the stranded runs, the median time of the last change of class, the median smallest weight,
@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from flowsim.integrate.status import POINT_STATUS_NAMES
 from flowsim.sweep import sweep_files
 from geometry_collapse import table, write_results
 
@@ -76,7 +77,7 @@ def node_count_stall(d=8, alpha=0.1, rho=0.2, seeds=(0, 2, 5)):
     from flowsim.families.gaussian.mixture import GaussianMixture, pair_target, random_means
 
     target = pair_target(d, 16.0, rho, 1.0)
-    lines = ["## Node allocation switches and the stiff solver", "",
+    lines = ["## The first study's unfinished runs, by nodes per axis and method", "",
              f"Runs of `studies/alpha_spectrum.toml` that did not finish there: d = {d}, α = {alpha:g}, "
              f"ρ = {rho:g}, the quickstart's starts (means N(0, I_d)), t_max = 1000, rtol 1e-7, "
              "atol 1e-9, at most 5000 steps.", "",
@@ -92,6 +93,34 @@ def node_count_stall(d=8, alpha=0.1, rho=0.2, seeds=(0, 2, 5)):
             lines.append(f"| {seed} | {nodes} | {method} | {tr.status_name} | {tr.n_steps} | "
                          f"{reached[-1] if reached.size else 0:.3g} | "
                          f"{', '.join(f'{x:.3f}' for x in w) if np.all(np.isfinite(w)) else '—'} |")
+    return lines + [""]
+
+
+def rerun_unfinished(store):
+    """Markdown rows: every point of the centred store that did not finish, run again with
+    the current code and the study's settings."""
+    import xarray as xr
+
+    from flowsim.api import simulate
+    from flowsim.families.gaussian.inputs import INIT_STREAM
+    from flowsim.families.gaussian.mixture import GaussianMixture, pair_target, random_means
+
+    ds = xr.open_zarr(store).load()
+    status = ds["status"]
+    lines = ["## The store's unfinished points, run again", "",
+             "| α | ρ | d | seed | status in the store | status now | steps | coverage | weights |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for idx in zip(*np.nonzero(status.values != 0)):
+        at = {axis: ds[axis].values[i] for axis, i in zip(status.dims, idx)}
+        d, seed = int(at["d"]), int(at["seed"])
+        init = GaussianMixture(random_means(2, d, seed=[seed, INIT_STREAM], radius=2.0), [0.5, 0.5], 1.0)
+        tr = simulate(pair_target(d, 16.0, float(at["rho"]), 1.0), init, objective="alpha",
+                      alpha=float(at["alpha"]), n_cubature=16, t_max=1000.0, backend="numba",
+                      method="auto", rtol=1e-7, atol=1e-9, max_steps=5000)
+        w = tr.diagnostics["weights"]
+        lines.append(f"| {at['alpha']:g} | {at['rho']:g} | {d} | {seed} | "
+                     f"{POINT_STATUS_NAMES.get(int(status.values[idx]))} | {tr.status_name} | "
+                     f"{tr.n_steps} | {tr.diagnostics['coverage']} | {', '.join(f'{x:.3f}' for x in w)} |")
     return lines + [""]
 
 
@@ -117,6 +146,7 @@ def main(argv=None):
                        "nodes per span axis, method auto (rtol 1e-7, atol 1e-9, at most 5000 steps).",
                        [store])
         lines += node_count_stall()
+        lines += rerun_unfinished(store)
         write_results(study.stem, lines, wall)
         return
     lines += table("Gaussian two-mode target, α-divergence", "Λ = 16, target weights ρ and 1 − ρ, q: 2 "

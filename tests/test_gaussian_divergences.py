@@ -298,3 +298,32 @@ def test_a_non_finite_state_gives_nan_not_an_exception(objective):
         out = problem.rhs(0.0, y)
         assert np.all(np.isnan(out)), bad
     assert np.all(np.isfinite(problem.rhs(0.0, problem.y0)))
+
+
+def test_the_rhs_is_continuous_where_the_means_become_coplanar_and_radau_finishes():
+    """A run of studies/alpha_spectrum.toml (d = 8, α = 0.1, ρ = 0.2, seed 0, 8 nodes per axis)
+    stalled in Radau IIA at t ≈ 16 when the rule dropped an axis as the means became
+    coplanar (docs/findings.md, the α-spectrum): it now finishes with both modes kept, and
+    moving one mean off the line of the converged means, through the eigenvalue where an
+    axis used to be dropped, changes the RHS without a step."""
+    from flowsim.api import simulate
+    from flowsim.families.gaussian.inputs import INIT_STREAM
+    from flowsim.families.gaussian.mixture import pair_target, random_means
+
+    target = pair_target(8, 16.0, 0.2)
+    init = GaussianMixture(random_means(2, 8, 1.0, seed=[0, INIT_STREAM]), [0.5, 0.5])
+    tr = simulate(target, init, objective="alpha", alpha=0.1, n_cubature=8, t_max=1000.0,
+                  backend="numba", method="radau5", rtol=1e-7, atol=1e-9, max_steps=5000)
+    assert tr.status == 0 and tr.diagnostics["coverage"] == 2
+    problem = build_problem(target, init, objective="alpha", alpha=0.1, n_cubature=8)
+    r = problem.meta["rank"]
+    y = tr.states[-1].copy()
+    X = y[:2 * r].reshape(2, r)
+    line = (X[1] - X[0]) / np.linalg.norm(X[1] - X[0])
+    off = np.random.default_rng(0).standard_normal(r)
+    off -= (off @ line) * line
+    direction = np.zeros_like(y)
+    direction[:r] = off / np.linalg.norm(off)
+    values = np.array([problem.rhs(0.0, y + h * direction) for h in np.linspace(0.0, 2e-5, 201)])
+    steps = np.abs(np.diff(values, axis=0)).max(axis=1)
+    assert steps.max() < 3 * np.median(steps) + 1e-12

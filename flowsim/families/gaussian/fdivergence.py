@@ -12,8 +12,8 @@ and its flow needs g(u) = f(u) − u f′(u), because ∂_φ ∫ q f(p/q) = ∫ 
 Reduction (docs/derivations.md FG1). The orthogonal complement of the span enters every
 density through |x_⊥|² only. With v = τ it cancels from u, so E_q[f(u)] is an integral over
 the r-dimensional span, and, since log(p/q) is then a function of the linear log-weights
-⟨x, μ_j⟩/τ, ⟨x, ν_k⟩/τ, over their effective dimension n_e ≤ r (principal axes of those
-functionals, as span.mixture_expectations). With v ≠ τ the ratio keeps the radial variable
+⟨x, μ_j⟩/τ, ⟨x, ν_k⟩/τ, it is integrated along the principal axes of those functionals,
+all r of them. With v ≠ τ the ratio keeps the radial variable
 R = |x_⊥|²/σ_c², a χ²_{d−r} variable under a sampling component of variance σ_c²: one more
 dimension, integrated by an n-point generalized Gauss–Laguerre rule (N_RADIAL nodes).
 
@@ -28,10 +28,12 @@ each component N_c of Z (mass b_c) sampled by its own rule: q_k (K), p_j (M) and
 So the integrands H/Z stay bounded where u is huge or tiny: q f(u)/Z ≈ f(u)/(1 + u + u^t).
 The rule per component is a tensor probabilists' Gauss–Hermite rule with n_cubature nodes
 (the block of p) per principal axis, times the radial rule when v ≠ τ.
-The nodes are shared among the principal axes by the log-ratios' slopes and rounded to
-the table's rule sizes (`_allocate`), so the RHS is piecewise smooth: where the rounding
-switches it jumps by the rule's error (6.6e-5 measured at 8 nodes), and Radau IIA can
-stall on such a surface (docs/findings.md, the α-spectrum: 8 nodes stall, 16 finish).
+The nodes are shared among the principal axes by the log-ratios' slopes, and an axis whose
+share falls just above a rule size of the table blends that rule with the next one
+(`_allocate`), so the rule changes continuously with the state. Before, the axes whose
+eigenvalue fell under 1e-13 of the largest were dropped: where the means became coplanar
+one axis left, every rule changed at once, the RHS jumped by the rule's error (6.6e-5 at
+8 nodes), and Radau IIA stalled on that surface (docs/findings.md, the α-spectrum).
 Where some P_jk ≤ 0 the divergence is infinite (χ²: v ≤ τ/2): the value is +inf and the
 rhs is +inf (the integrator stops with status non_finite), never NaN. Log-ratios are
 clamped to |log u| ≤ LOG_EDGE / max(1, |t|) before f, g are evaluated (beyond, components
@@ -45,7 +47,7 @@ V_k = ∫ w_k q_k g(u) |x − ν_k|²:
 Accuracy and cost: measured by `python studies/fdiv_cubature.py` (studies/results/fdiv_cubature.md)
 at K = M = 2, d = 10 (a 3-dimensional span) against a rule of 80 nodes per axis: the RHS
 error falls from ~2e-4 at 8 nodes to ~3e-8 at 32 and ≤ 5e-10 at 48 (relative ≤ 3e-10),
-so DEFAULT_N_CUBATURE is 48; one RHS call then costs tens of milliseconds, about 10^4
+so DEFAULT_N_CUBATURE is 48; one RHS call then costs about 0.1 s, about 10^4
 times the reverse KL's two-mode RHS (a few microseconds).
 """
 from __future__ import annotations
@@ -65,7 +67,6 @@ DEFAULT_ALPHA = 0.5     # the alpha objective's default (read when p[HPARAM] is 
 N_RADIAL = 24           # generalized Gauss–Laguerre nodes for R ~ χ²_{d−r} (v ≠ τ only)
 LOG_EDGE = 700.0
 SKIP_LOG_MASS = 60.0    # a component of Z with b_c < e^−60 max b is not sampled
-EIG_TOL = 1e-13
 TINY = 1e-280           # below this a group's relative sum is redone in logs
 EQUAL_VAR_TOL = 1e-12   # |v/τ − 1| below this: the equal-variance reduction (no radial rule)
 MAX_RANK = 4            # the tensor rule runs over r ≤ 4 span dimensions
@@ -167,20 +168,29 @@ GH_SIZES = np.array([1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32,
                      64, 72, 80, 96, 112, 128, 160, 192, 256], dtype=np.int64)
 _GH_X, _GH_W, _GH_OFF = _gh_table(GH_SIZES)
 MIN_AXIS_NODES = 6
+BLEND = 0.1             # the part of the gap between two rule sizes where an axis blends them
 
 
 @kernel
 def _allocate(C, n, Ur, ne, ncub, sig):
-    """(nodes, offsets into the rule table) per principal axis: about ncub^ne nodes in all,
-    each axis's share proportional to the steepest log-ratio slope along it (at least
-    MIN_AXIS_NODES, at most the largest table rule); sizes rounded up to the table's."""
-    sizes = np.empty(max(ne, 1), dtype=np.int64)
-    offs = np.empty(max(ne, 1), dtype=np.int64)
+    """The 1-D rule of each of the first ne principal axes (the columns of Ur, largest first),
+    as (nodes per axis, node table (ne, L), weight table (ne, L)): about ncub^r nodes in
+    all, each axis's share proportional to the steepest log-ratio slope along it (at least
+    MIN_AXIS_NODES, at most the largest table rule), over the r columns of Ur. An axis that wants `want` nodes, G_j < want < G_{j+1} for table sizes G, takes the
+    rule G_{j+1}, except in the lowest BLEND of that gap, where it takes the convex blend
+    (1 − λ) G_j + λ G_{j+1}, λ = (want − G_j) / (BLEND (G_{j+1} − G_j)): a rule again (weights
+    summing to 1), equal to G_j and G_{j+1} at the ends, so the rule, and with it the RHS,
+    changes continuously with the state where a rounding to the table would switch (FG1)."""
+    sizes = np.zeros(max(ne, 1), dtype=np.int64)
+    width = 2 * GH_SIZES[GH_SIZES.shape[0] - 1]
+    nodes = np.zeros((max(ne, 1), width))
+    weights = np.zeros((max(ne, 1), width))
     if ne == 0:
-        return sizes, offs
-    slope = np.empty(ne)
+        return sizes, nodes, weights
+    r = Ur.shape[1]
+    slope = np.empty(r)
     lsum = 0.0
-    for e in range(ne):
+    for e in range(r):
         mxs = 0.0
         for i in range(n):
             for i2 in range(i + 1, n):
@@ -190,16 +200,28 @@ def _allocate(C, n, Ur, ne, ncub, sig):
                 mxs = max(mxs, abs(acc) / sig)
         slope[e] = max(mxs, 0.5)
         lsum += math.log(slope[e])
-    scale = ncub * math.exp(-lsum / ne)
-    nmax = GH_SIZES[GH_SIZES.shape[0] - 1]
+    scale = ncub * math.exp(-lsum / r)
+    last = GH_SIZES.shape[0] - 1
     for e in range(ne):
-        want = min(max(scale * slope[e], MIN_AXIS_NODES), nmax)
+        want = min(max(scale * slope[e], MIN_AXIS_NODES), GH_SIZES[last])
         j = 0
-        while GH_SIZES[j] < want - 1e-9 and j < GH_SIZES.shape[0] - 1:
+        while GH_SIZES[j] < want - 1e-9 and j < last:
             j += 1
-        sizes[e] = GH_SIZES[j]
-        offs[e] = _GH_OFF[j]
-    return sizes, offs
+        lam = 1.0
+        if j > 0:
+            lam = min((want - GH_SIZES[j - 1]) / (BLEND * (GH_SIZES[j] - GH_SIZES[j - 1])), 1.0)
+        m = 0
+        if lam < 1.0:
+            for i in range(GH_SIZES[j - 1]):
+                nodes[e, m] = _GH_X[_GH_OFF[j - 1] + i]
+                weights[e, m] = (1.0 - lam) * _GH_W[_GH_OFF[j - 1] + i]
+                m += 1
+        for i in range(GH_SIZES[j]):
+            nodes[e, m] = _GH_X[_GH_OFF[j] + i]
+            weights[e, m] = lam * _GH_W[_GH_OFF[j] + i]
+            m += 1
+        sizes[e] = m
+    return sizes, nodes, weights
 
 
 @kernel
@@ -367,7 +389,8 @@ def _terms(y, p, out, want, code, tilt_mode, a_default):
     idx = np.zeros(r, dtype=np.int64)
     DX = np.empty((K, r))
     # principal axes of the pairwise differences of the centres of q and p (the normals of
-    # the log-ratio functionals), largest first; with v = τ only the n_e axes they span
+    # the log-ratio functionals), largest first; all r of them, also where some eigenvalues
+    # vanish (dropping those axes would make the RHS jump where one falls under a threshold)
     S = np.zeros((r, r))
     for i in range(n):
         for i2 in range(i + 1, n):
@@ -375,21 +398,14 @@ def _terms(y, p, out, want, code, tilt_mode, a_default):
                 for e2 in range(r):
                     S[e1, e2] += (C[i, e1] - C[i2, e1]) * (C[i, e2] - C[i2, e2])
     lam, U = np.linalg.eigh(S)
-    lmx = max(lam[r - 1], 0.0)
-    ne = 0
-    if equal:
-        for e in range(r):
-            if lam[e] > EIG_TOL * max(lmx, 1.0):
-                ne += 1
-    else:
-        ne = r
-    Ur = np.empty((r, max(ne, 1)))
-    for e in range(ne):
+    ne = r
+    Ur = np.empty((r, r))
+    for e in range(r):
         for e2 in range(r):
             Ur[e2, e] = U[e2, r - 1 - e]
     # nodes per axis: ncub^ne in all, shared in proportion to the steepest pairwise slope
     # of the log-ratios along each axis (|<C_i − C_i', U_e>| / σ, σ² = the smallest variance)
-    sz_ax, off_ax = _allocate(C, n, Ur, ne, ncub, math.sqrt(min(v, tau)))
+    sz_ax, x_ax, w_ax = _allocate(C, n, Ur, ne, ncub, math.sqrt(min(v, tau)))
     for c in range(nc):
         if lm[c] < lmax - SKIP_LOG_MASS:
             continue
@@ -431,8 +447,8 @@ def _terms(y, p, out, want, code, tilt_mode, a_default):
             for e in range(ne):
                 idx[e] = rem % sz_ax[e]
                 rem //= sz_ax[e]
-                eta[e] = _GH_X[off_ax[e] + idx[e]]
-                w0 *= _GH_W[off_ax[e] + idx[e]]
+                eta[e] = x_ax[e, idx[e]]
+                w0 *= w_ax[e, idx[e]]
                 eta2 += eta[e] * eta[e]
             for e2 in range(r):
                 acc = 0.0
