@@ -172,22 +172,24 @@ BLEND = 0.1             # the part of the gap between two rule sizes where an ax
 
 
 @kernel
-def _allocate(C, n, Ur, ne, ncub, sig):
-    """The 1-D rule of each of the first ne principal axes (the columns of Ur, largest first),
-    as (nodes per axis, node table (ne, L), weight table (ne, L)): about ncub^r nodes in
-    all, each axis's share proportional to the steepest log-ratio slope along it (at least
-    MIN_AXIS_NODES, at most the largest table rule), over the r columns of Ur. An axis that wants `want` nodes, G_j < want < G_{j+1} for table sizes G, takes the
-    rule G_{j+1}, except in the lowest BLEND of that gap, where it takes the convex blend
-    (1 − λ) G_j + λ G_{j+1}, λ = (want − G_j) / (BLEND (G_{j+1} − G_j)): a rule again (weights
-    summing to 1), equal to G_j and G_{j+1} at the ends, so the rule, and with it the RHS,
-    changes continuously with the state where a rounding to the table would switch (FG1)."""
-    sizes = np.zeros(max(ne, 1), dtype=np.int64)
-    width = 2 * GH_SIZES[GH_SIZES.shape[0] - 1]
-    nodes = np.zeros((max(ne, 1), width))
-    weights = np.zeros((max(ne, 1), width))
-    if ne == 0:
-        return sizes, nodes, weights
+def _allocate(C, n, Ur, ncub, sig):
+    """The 1-D rule of each principal axis (the r columns of Ur, largest first), as (nodes
+    per axis, node table (r, L), weight table (r, L)): about ncub^r nodes in all, each
+    axis's share proportional to the steepest log-ratio slope along it (at least
+    MIN_AXIS_NODES, at most the largest table rule). An axis that wants `want` nodes,
+    G_j < want < G_{j+1} for table sizes G, takes the rule G_{j+1}, except in the lowest
+    BLEND of that gap, where it takes the convex blend (1 − λ) G_j + λ G_{j+1},
+    λ = (want − G_j) / (BLEND (G_{j+1} − G_j)): a rule again (weights summing to 1), equal
+    to G_j and G_{j+1} at the ends, so the rule, and with it the RHS, changes continuously
+    with the state where a rounding to the table would switch (FG1)."""
     r = Ur.shape[1]
+    last = GH_SIZES.shape[0] - 1
+    sizes = np.zeros(max(r, 1), dtype=np.int64)
+    width = GH_SIZES[last - 1] + GH_SIZES[last]     # the largest blend
+    nodes = np.zeros((max(r, 1), width))
+    weights = np.zeros((max(r, 1), width))
+    if r == 0:
+        return sizes, nodes, weights
     slope = np.empty(r)
     lsum = 0.0
     for e in range(r):
@@ -201,8 +203,7 @@ def _allocate(C, n, Ur, ne, ncub, sig):
         slope[e] = max(mxs, 0.5)
         lsum += math.log(slope[e])
     scale = ncub * math.exp(-lsum / r)
-    last = GH_SIZES.shape[0] - 1
-    for e in range(ne):
+    for e in range(r):
         want = min(max(scale * slope[e], MIN_AXIS_NODES), GH_SIZES[last])
         j = 0
         while GH_SIZES[j] < want - 1e-9 and j < last:
@@ -397,15 +398,14 @@ def _terms(y, p, out, want, code, tilt_mode, a_default):
             for e1 in range(r):
                 for e2 in range(r):
                     S[e1, e2] += (C[i, e1] - C[i2, e1]) * (C[i, e2] - C[i2, e2])
-    lam, U = np.linalg.eigh(S)
-    ne = r
+    _, U = np.linalg.eigh(S)
     Ur = np.empty((r, r))
     for e in range(r):
         for e2 in range(r):
             Ur[e2, e] = U[e2, r - 1 - e]
-    # nodes per axis: ncub^ne in all, shared in proportion to the steepest pairwise slope
+    # nodes per axis: ncub^r in all, shared in proportion to the steepest pairwise slope
     # of the log-ratios along each axis (|<C_i − C_i', U_e>| / σ, σ² = the smallest variance)
-    sz_ax, x_ax, w_ax = _allocate(C, n, Ur, ne, ncub, math.sqrt(min(v, tau)))
+    sz_ax, x_ax, w_ax = _allocate(C, n, Ur, ncub, math.sqrt(min(v, tau)))
     for c in range(nc):
         if lm[c] < lmax - SKIP_LOG_MASS:
             continue
@@ -419,14 +419,14 @@ def _terms(y, p, out, want, code, tilt_mode, a_default):
             d2 = 0.0
             for e in range(r):
                 d2 += diff[i, e] * diff[i, e]
-            for e in range(ne):
+            for e in range(r):
                 acc = 0.0
                 for e2 in range(r):
                     acc += diff[i, e2] * Ur[e2, e]
                 B[i, e] = acc
             if equal:                        # log(a_i N_i / N_c), linear in eta
                 base[i] = lm[i] - 0.5 * d2 / sig2
-                for e in range(ne):
+                for e in range(r):
                     B[i, e] /= sig
             else:                            # |y − C_i|² = d2 − 2σ B·η + σ²|η|²
                 base[i] = d2
@@ -436,15 +436,15 @@ def _terms(y, p, out, want, code, tilt_mode, a_default):
                 Mc[k, e] = 0.0
                 DX[k, e] = C[c, e] - X[k, e]
         total = 1
-        for e in range(ne):
+        for e in range(r):
             total *= sz_ax[e]
             idx[e] = 0
-        extra0 = sig2 * (d - ne) if equal else 0.0
+        extra0 = sig2 * (d - r) if equal else 0.0
         for node in range(total):
             rem = node
             w0 = bc
             eta2 = 0.0
-            for e in range(ne):
+            for e in range(r):
                 idx[e] = rem % sz_ax[e]
                 rem //= sz_ax[e]
                 eta[e] = x_ax[e, idx[e]]
@@ -452,14 +452,14 @@ def _terms(y, p, out, want, code, tilt_mode, a_default):
                 eta2 += eta[e] * eta[e]
             for e2 in range(r):
                 acc = 0.0
-                for e in range(ne):
+                for e in range(r):
                     acc += Ur[e2, e] * eta[e]
                 xi[e2] = acc
             for m in range(nR):
                 if equal:
                     for i in range(n):
                         acc = base[i]
-                        for e in range(ne):
+                        for e in range(r):
                             acc += B[i, e] * eta[e]
                         if i < K:
                             lq[i] = acc
@@ -470,7 +470,7 @@ def _terms(y, p, out, want, code, tilt_mode, a_default):
                     zz = sig2 * Rn[m]
                     for i in range(n):
                         acc = 0.0
-                        for e in range(ne):
+                        for e in range(r):
                             acc += B[i, e] * eta[e]
                         sq = base[i] - 2.0 * sig * acc + sig2 * eta2
                         li = logn[i] - 0.5 * (sq + zz) / var[i]
