@@ -68,15 +68,33 @@ def initial_speeds(dims=(2, 8, 32, 128)):
     return lines + [""]
 
 
-def node_count_stall(d=8, alpha=0.1, rho=0.2, seeds=(0, 2, 5)):
-    """Markdown rows: runs of studies/alpha_spectrum.toml's cell (d, alpha, rho) that did not
-    finish there, under 8 and 16 nodes per span axis and each adaptive method: status,
-    steps, the time reached and the final weights."""
+def run_point(study, at, **overrides):
+    """The point `at` ({axis name: value}) of `study`, integrated alone with the study's
+    options and solver settings, `overrides` (n_cubature, method, max_steps) replacing them."""
     from flowsim.api import simulate
-    from flowsim.families.gaussian.inputs import INIT_STREAM
-    from flowsim.families.gaussian.mixture import GaussianMixture, pair_target, random_means
+    from flowsim.sweep.points import make_objects
 
-    target = pair_target(d, 16.0, rho, 1.0)
+    cfg = study.point_config([at[axis.name] for axis in study.axes])
+    target, init = make_objects(cfg)
+    solver = cfg["solver"]
+    settings = {**cfg["options"], **{key: solver[key] for key in ("rtol", "atol", "method", "max_steps")},
+                **overrides}
+    return simulate(target, init, objective=cfg["study"]["objective"], weights=cfg["study"]["weights"],
+                    t_max=solver["t_max"], backend="numba", **settings)
+
+
+def weights_cell(tr):
+    w = tr.diagnostics["weights"]
+    return ", ".join(f"{x:.3f}" for x in w) if np.all(np.isfinite(w)) else "—"
+
+
+def node_count_stall(alpha=0.1, rho=0.2, d=8, seeds=(0, 2, 5)):
+    """Markdown rows: runs of studies/alpha_spectrum.toml's cell (alpha, rho, d) that did not
+    finish there, under 8 and 16 nodes per span axis and each adaptive method, at most 5000
+    steps: status, steps, the last saved time reached and the final weights."""
+    from flowsim.sweep import load_study
+
+    study = load_study(STUDY)
     lines = ["## The first study's unfinished runs, by nodes per axis and method", "",
              f"Runs of `studies/alpha_spectrum.toml` that did not finish there: d = {d}, α = {alpha:g}, "
              f"ρ = {rho:g}, the quickstart's starts (means N(0, I_d)), t_max = 1000, rtol 1e-7, "
@@ -84,15 +102,12 @@ def node_count_stall(d=8, alpha=0.1, rho=0.2, seeds=(0, 2, 5)):
              "| seed | nodes per axis | method | status | steps | last saved time reached | weights at the end |",
              "|---|---|---|---|---|---|---|"]
     for seed in seeds:
-        init = GaussianMixture(random_means(2, d, 1.0, seed=[seed, INIT_STREAM]), [0.5, 0.5], 1.0)
+        at = {"alpha": alpha, "rho": rho, "d": d, "seed": seed}
         for nodes, method in ((8, "auto"), (8, "radau5"), (8, "dopri5"), (16, "auto")):
-            tr = simulate(target, init, objective="alpha", alpha=alpha, n_cubature=nodes, t_max=1000.0,
-                          backend="numba", method=method, rtol=1e-7, atol=1e-9, max_steps=5000)
+            tr = run_point(study, at, n_cubature=nodes, method=method, max_steps=5000)
             reached = tr.time[np.isfinite(tr.states[:, 0])]
-            w = tr.diagnostics["weights"]
             lines.append(f"| {seed} | {nodes} | {method} | {tr.status_name} | {tr.n_steps} | "
-                         f"{reached[-1] if reached.size else 0:.3g} | "
-                         f"{', '.join(f'{x:.3f}' for x in w) if np.all(np.isfinite(w)) else '—'} |")
+                         f"{reached[-1] if reached.size else 0:.3g} | {weights_cell(tr)} |")
     return lines + [""]
 
 
@@ -101,26 +116,19 @@ def rerun_unfinished(store):
     the current code and the study's settings."""
     import xarray as xr
 
-    from flowsim.api import simulate
-    from flowsim.families.gaussian.inputs import INIT_STREAM
-    from flowsim.families.gaussian.mixture import GaussianMixture, pair_target, random_means
+    from flowsim.sweep import load_study
 
-    ds = xr.open_zarr(store).load()
-    status = ds["status"]
+    study = load_study(CENTRED)
+    status = xr.open_zarr(store)["status"].load()
     lines = ["## The store's unfinished points, run again", "",
              "| α | ρ | d | seed | status in the store | status now | steps | coverage | weights |",
              "|---|---|---|---|---|---|---|---|---|"]
     for idx in zip(*np.nonzero(status.values != 0)):
-        at = {axis: ds[axis].values[i] for axis, i in zip(status.dims, idx)}
-        d, seed = int(at["d"]), int(at["seed"])
-        init = GaussianMixture(random_means(2, d, seed=[seed, INIT_STREAM], radius=2.0), [0.5, 0.5], 1.0)
-        tr = simulate(pair_target(d, 16.0, float(at["rho"]), 1.0), init, objective="alpha",
-                      alpha=float(at["alpha"]), n_cubature=16, t_max=1000.0, backend="numba",
-                      method="auto", rtol=1e-7, atol=1e-9, max_steps=5000)
-        w = tr.diagnostics["weights"]
-        lines.append(f"| {at['alpha']:g} | {at['rho']:g} | {d} | {seed} | "
+        at = {axis: status[axis].values[i] for axis, i in zip(status.dims, idx)}
+        tr = run_point(study, at)
+        lines.append(f"| {at['alpha']:g} | {at['rho']:g} | {at['d']} | {at['seed']} | "
                      f"{POINT_STATUS_NAMES.get(int(status.values[idx]))} | {tr.status_name} | "
-                     f"{tr.n_steps} | {tr.diagnostics['coverage']} | {', '.join(f'{x:.3f}' for x in w)} |")
+                     f"{tr.n_steps} | {tr.diagnostics['coverage']} | {weights_cell(tr)} |")
     return lines + [""]
 
 
