@@ -68,3 +68,39 @@ def test_span_reduction_three_components_matches_full_space(objective):
                     np.max(np.abs(_pairwise(q.means, p_span.means)
                                   - _pairwise(row[:K * d].reshape(K, d), mu))))
     assert worst < 1e-6, worst
+
+
+@pytest.mark.parametrize("objective", ["reverse_kl", "forward_kl"])
+def test_the_rhs_is_continuous_where_three_means_become_collinear(objective):
+    """The cubature drops a principal axis whose eigenvalue falls under EIG_TOL of the
+    largest, but keeps n_cubature nodes on every other axis, so the rule does not change
+    where the axis leaves: moving the third mean off the line of the other two, through that
+    eigenvalue (crossed between 1e-6 and 2e-6 here), changes the RHS without a step (unlike
+    a rule that shares its nodes among the axes kept; see the f-divergence cubature)."""
+    d = 8
+    target_means = np.zeros((2, d))
+    target_means[:, 0] = [-2.0, 2.0]
+    init_means = np.zeros((3, d))
+    init_means[:, 0] = [-1.5, 0.3, 1.8]
+    init_means[:, 1] = [0.1, 0.2, 0.3]
+    init_means[2, 2] = 0.5
+    problem = build_problem(GaussianMixture(target_means, [0.3, 0.7]),
+                            GaussianMixture(init_means, [0.2, 0.3, 0.5]),
+                            objective=objective, n_cubature=16)
+    r = problem.meta["rank"]
+    y = problem.y0.copy()
+    X = y[:3 * r].reshape(3, r)
+    X[2] = X[0] + 1.3 * (X[1] - X[0])
+    line = (X[1] - X[0]) / np.linalg.norm(X[1] - X[0])
+    off = np.random.default_rng(1).standard_normal(r)
+    off -= (off @ line) * line
+    direction = np.zeros_like(y)
+    direction[2 * r:3 * r] = off / np.linalg.norm(off)
+    heights = np.linspace(0.0, 2e-6, 201)
+    for h, below in ((heights[0], True), (heights[-1], False)):
+        moved = X + h * direction[:3 * r].reshape(3, r)
+        lam = np.linalg.eigvalsh((moved - moved[0]) @ (moved - moved[0]).T)
+        assert (lam[1] < gaussian_span.EIG_TOL * lam[2]) == below
+    values = np.array([problem.rhs(0.0, y + h * direction) for h in heights])
+    steps = np.abs(np.diff(values, axis=0)).max(axis=1)
+    assert steps.max() < 3 * np.median(steps) + 1e-12

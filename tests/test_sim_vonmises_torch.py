@@ -69,9 +69,10 @@ OBJ = CIRCLE_OBJECTIVES
 
 
 @pytest.mark.parametrize("objective", OBJ)
-@pytest.mark.parametrize("weights", ["trainable", "fixed"])
+@pytest.mark.parametrize("weights", ["trainable", "fixed", "regularised"])
 def test_objective_and_gradient_equal_the_circle_flow(objective, weights):
-    """Autograd of the torch objective = the ODE side's analytic RHS (independent code)."""
+    """Autograd of the torch objective = the ODE side's analytic RHS (independent code);
+    regularised: the loss plus the Dirichlet prior (P1) at weight_prior 0.5."""
     from flowsim.api import build_problem
     from flowsim.families.vonmises.mixture import VonMisesMixture
 
@@ -79,12 +80,13 @@ def test_objective_and_gradient_equal_the_circle_flow(objective, weights):
     for K, M in ((4, 4), (3, 3), (2, 4)):
         tgt = VonMisesMixture(rng.uniform(-3, 3, M), rng.uniform(5, 40, M), rng.dirichlet(np.full(M, 3.0)))
         init = VonMisesMixture(rng.uniform(-3, 3, K), rng.uniform(1, 10, K), rng.dirichlet(np.full(K, 3.0)))
-        problem = build_problem(tgt, init, objective=objective, weights=weights)
+        prior = {"weight_prior": 0.5} if weights == "regularised" else {}
+        problem = build_problem(tgt, init, objective=objective, weights=weights, **prior)
         y = torch.tensor(problem.y0)[None]
         p = circle_gd.as_target(tgt)
         n = problem.meta["n_quad"]
-        value = float(circle_gd.loss(y, p, objective, weights, n=n))
-        g = circle_gd.gradient(y, p, objective, weights, n=n)[0].numpy()
+        value = float(circle_gd.loss(y, p, objective, weights, n=n, **prior))
+        g = circle_gd.gradient(y, p, objective, weights, n=n, **prior)[0].numpy()
         if weights == "fixed":
             g[:K] = 0.0
         # nonsaturating: the torch value adds two sums (E_q and E_p of -log D), the kernel

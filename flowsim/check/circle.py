@@ -1,12 +1,13 @@
 """circle: parameter-only GD at step eta (flowsim.training.circle_gd) against the circle flow
-of every registered circle objective whose check is this section, for both weight modes;
+of every registered circle objective whose check is this section, for every weight mode
+(trainable, fixed, and regularised with the Dirichlet prior of Settings.weight_prior);
 agreement to O(eta), and the gap halves with eta."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..registry import objectives as registered
-from .core import Context, Row
+from .core import Context, Row, weight_options
 
 SECTION = "circle"
 
@@ -38,10 +39,11 @@ def run(ctx: Context):
     target, inits = circle_setup(s.circle_points, s.seed)
     t_eval = np.array([0.0, s.circle_t_max])
     for objective in objectives():
-        for weights in ("trainable", "fixed"):
+        for weights in s.weight_modes:
             tag = f"circle {objective}/{weights}"
+            prior = weight_options(weights, s)
             flows = [simulate(target, i, objective=objective, weights=weights, t_max=s.circle_t_max,
-                              t_eval=t_eval, rtol=1e-10, atol=1e-12) for i in inits]
+                              t_eval=t_eval, rtol=1e-10, atol=1e-12, **prior) for i in inits]
             y_flow = np.stack([f.states[-1] for f in flows])
             n_quad = flows[0].problem.meta["n_quad"]
             batch = tuple(np.stack([getattr(i, a) for i in inits]) for a in ("weights", "mu", "kappa"))
@@ -49,7 +51,7 @@ def run(ctx: Context):
             for lr in s.circle_lrs:
                 rec = circle_gd.run(target, batch, objective=objective, weights=weights, lr=lr,
                                     t_eval=t_eval, n_nodes=n_quad, device=ctx.device,
-                                    dtype=torch.float64)
+                                    dtype=torch.float64, **prior)
                 recs.append(rec)
                 gaps.append(float(np.abs(rec.variables["state"][-1] - y_flow).max()))
             rec = recs[-1]

@@ -44,6 +44,8 @@ class Settings:
     pc_losses: dict = field(default_factory=lambda: dict(PC_LOSSES))
     pc_geometries: tuple = ("adam",)
     rk4_objectives: tuple = ("matched", "matched_bound", "reverse_kl", "forward_kl")
+    weight_modes: tuple = ("trainable", "fixed", "regularised")
+    weight_prior: float = 0.5
     seed: int = 0
     fast: bool = False
 
@@ -55,6 +57,12 @@ class Settings:
                    pc_steps=150, pc_batch=16, pc_points=64, pc_widths=(16, 32, 64), pc_head=32,
                    pc_flow_samples=4, pc_heldout=64, pc_shapes=("box",), rk4_objectives=("matched",),
                    scaling_n_lr=0.1, fast=True)
+
+
+def weight_options(weights: str, settings: Settings) -> dict:
+    """The keyword arguments a flow and its training take for a weight mode: the prior's
+    strength for "regularised" (flowsim.weight_modes, P1), none otherwise."""
+    return {"weight_prior": settings.weight_prior} if weights == "regularised" else {}
 
 
 @dataclass

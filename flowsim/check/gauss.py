@@ -1,15 +1,16 @@
 """gauss: Monte Carlo reparameterised VI (flowsim.training.gaussian_vi, plain GD, STL estimator)
-against the Gaussian flow, d in {100, 1000}, rho in {0.5, 0.3}, fixed / trainable weights:
+against the Gaussian flow, d in {100, 1000}, rho in {0.5, 0.3}, every weight mode:
 m_k, Q_kl, w_1 at 5 log-spaced times; a row shows the time with the largest |gap| / SE and
 agrees when every time is within 3 SE of the eta -> 0 extrapolation. Final coverage of the
-two side by side."""
+two side by side. The weights also run "regularised" (the Dirichlet prior of
+Settings.weight_prior, docs/derivations.md P1)."""
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from .core import Context, Row, extrapolated_row
+from .core import Context, Row, extrapolated_row, weight_options
 
 
 def gaussian_setup(d: int, rho: float, seed: int, lam: float = 16.0, spread: float = 1.5):
@@ -27,11 +28,11 @@ def gaussian_setup(d: int, rho: float, seed: int, lam: float = 16.0, spread: flo
     return GaussianMixture(mu, [rho, 1 - rho], 1.0), GaussianMixture(nu, [0.5, 0.5], 1.0)
 
 
-def _flow_gaussian(target, init, weights, t_eval):
+def _flow_gaussian(target, init, weights, t_eval, **prior):
     from ..api import simulate
 
     tr = simulate(target, init, objective="reverse_kl", weights=weights, t_max=float(t_eval[-1]),
-                  t_eval=t_eval, rtol=1e-10, atol=1e-12)
+                  t_eval=t_eval, rtol=1e-10, atol=1e-12, **prior)
     ds = tr.to_xarray()
     return {"m": ds["m"].values, "Q": ds["Q"].values, "weights": ds["weights"].values,
             "coverage": tr.diagnostics["coverage"]}
@@ -61,12 +62,13 @@ def run(ctx: Context):
     for d in s.gauss_dims:
         for rho in s.gauss_rhos:
             target, init = gaussian_setup(d, rho, s.seed)
-            for weights in ("fixed", "trainable"):
+            for weights in s.weight_modes:
                 tag = f"gauss d={d} rho={rho} {weights}"
-                flow = _flow_gaussian(target, init, weights, t_eval)
+                prior = weight_options(weights, s)
+                flow = _flow_gaussian(target, init, weights, t_eval, **prior)
                 recs = [gaussian_vi.run(target, init, weights=weights, lr=lr, n=s.gauss_n,
                                         t_eval=t_eval, n_seeds=s.gauss_seeds, seed=s.seed + d + j,
-                                        device=ctx.device)
+                                        device=ctx.device, **prior)
                         for j, lr in enumerate((s.gauss_lr, 2 * s.gauss_lr))]
                 fs = _series(flow, "flow")
                 ss, s2 = _series(recs[0], "sim"), _series(recs[1], "sim")

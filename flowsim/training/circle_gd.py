@@ -57,20 +57,27 @@ def unpack(y: torch.Tensor):
     return torch.log_softmax(z, dim=-1), mu, torch.exp(logk)
 
 
-def loss(y, target, objective, weights="trainable", fixed_logw=None, n=None):
-    """Objective per batch row, shape (B,)."""
-    return V.objective(objective, unpack(y), target, weights=weights, fixed_logw=fixed_logw, n=n)
+def loss(y, target, objective, weights="trainable", fixed_logw=None, n=None, weight_prior=None):
+    """Objective per batch row, shape (B,); weights "regularised" adds the Dirichlet prior
+    weight_prior * KL(u || w) (docs/derivations.md, P1) to the trainable objective."""
+    q = unpack(y)
+    if weights != "regularised":
+        return V.objective(objective, q, target, weights=weights, fixed_logw=fixed_logw, n=n)
+    k = y.shape[-1] // 3
+    penalty = weight_prior * (-q[0].mean(-1) - math.log(k))
+    return V.objective(objective, q, target, weights="trainable", n=n) + penalty
 
 
-def gradient(y, target, objective, weights="trainable", fixed_logw=None, n=None):
+def gradient(y, target, objective, weights="trainable", fixed_logw=None, n=None, weight_prior=None):
     """grad_y L per row (rows are independent, so grad of the sum is the batch of gradients)."""
     y = y.detach().requires_grad_(True)
-    (g,) = torch.autograd.grad(loss(y, target, objective, weights, fixed_logw, n).sum(), y)
+    (g,) = torch.autograd.grad(loss(y, target, objective, weights, fixed_logw, n, weight_prior).sum(), y)
     return g
 
 
-def observe(y, target, objective, weights="trainable", fixed_logw=None, n=None) -> dict:
-    """Observables of every row (numpy, shapes (B, ...)), the flow's circle variables included."""
+def observe(y, target, objective, weights="trainable", fixed_logw=None, n=None, weight_prior=None) -> dict:
+    """Observables of every row (numpy, shapes (B, ...)), the flow's circle variables
+    included; `objective` is the loss that `loss` trains (the prior's term included)."""
     with torch.no_grad():
         logw, mu, kappa = unpack(y)
         if weights == "fixed" and fixed_logw is not None:
@@ -80,7 +87,8 @@ def observe(y, target, objective, weights="trainable", fixed_logw=None, n=None) 
         out = {
             "weights": torch.exp(logw), "mu": torch.remainder(mu + math.pi, 2 * math.pi) - math.pi,
             "kappa": kappa, "mode_mass": mass, "nearest_mode": nearest, "distance": dist,
-            "objective": V.objective(objective, q, target, "trainable", n=n),
+            "objective": loss(y, target, objective, "regularised", n=n, weight_prior=weight_prior)
+            if weights == "regularised" else V.objective(objective, q, target, "trainable", n=n),
             "reverse_kl": V.mixture_kl(q, target, n), "forward_kl": V.mixture_kl(target, q, n),
         }
     return {k: v.detach().cpu().numpy() for k, v in out.items()}
@@ -100,8 +108,12 @@ def natural_scale(y: torch.Tensor) -> torch.Tensor:
 
 
 def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="gd",
-        n_nodes=None, device=None, dtype=torch.float64) -> Record:
+        n_nodes=None, device=None, dtype=torch.float64, weight_prior=None) -> Record:
     """Train q's parameters directly on `objective`; record at the steps round(t / lr).
+
+    weights: "trainable", "fixed", or "regularised": trainable, with the loss plus
+    weight_prior * KL(u || w), the symmetric Dirichlet prior of flowsim.weight_modes
+    (docs/derivations.md P1).
 
     optimizer: "gd" (plain gradient descent, the default), "adam" (torch.optim.Adam at lr,
     its default betas and eps) or "natural" (y -= lr * natural_scale(y) * grad).
@@ -109,6 +121,9 @@ def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="
     `init` may hold a batch (B, K) of initial mixtures; each row is one run of the Record.
     Returns a Record with variables weights, mu, kappa, mode_mass, ..., and `state` (3K).
     """
+    from ..weight_modes import check_weight_mode
+
+    prior = check_weight_mode(weights, {} if weight_prior is None else {"weight_prior": weight_prior})
     device = pick_device(device) if not isinstance(device, torch.device) else device
     p = as_target(target, dtype, device)
     y = init_state(init, dtype, device)
@@ -125,7 +140,7 @@ def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="
     frames, step = [], 0
     for target_step in steps:
         while step < target_step:
-            g = gradient(y, p, objective, weights, fixed_logw, n_nodes)
+            g = gradient(y, p, objective, weights, fixed_logw, n_nodes, prior)
             if weights == "fixed":
                 g[:, :k] = 0.0
             if optimizer == "natural":
@@ -139,10 +154,10 @@ def run(target, init, *, objective, weights="trainable", lr, t_eval, optimizer="
                 y.grad = g
                 opt.step()
             step += 1
-        obs = observe(y.detach(), p, objective, weights, fixed_logw, n_nodes)
+        obs = observe(y.detach(), p, objective, weights, fixed_logw, n_nodes, prior)
         obs["state"] = y.detach().cpu().numpy().copy()
         frames.append(obs)
     rho = np.exp(p[0].cpu().numpy())
     return Record(steps * lr, stack(frames), rho,
                   {"objective": objective, "weights": weights, "lr": lr, "optimizer": optimizer,
-                   "kind": "circle_gd"})
+                   **({} if prior is None else {"weight_prior": prior}), "kind": "circle_gd"})
