@@ -46,18 +46,20 @@ GRADIENT_OBJECTIVES = (("reverse_kl", None), ("alpha", 0.1), ("alpha", 0.5), ("a
 
 
 def initial_speeds(dims=(2, 8, 32, 128)):
-    """Markdown rows: |dX/dt| of the means at t = 0 per objective and d (the study's seed-0 start)."""
+    """Markdown rows: |dX/dt| of the means at t = 0 per objective and d (the study's target
+    at ρ = ½ and its seed-0 start, built from its file at each d)."""
     from flowsim.api import build_problem
-    from flowsim.families.gaussian.inputs import INIT_STREAM
-    from flowsim.families.gaussian.mixture import GaussianMixture, pair_target, random_means
+    from flowsim.sweep import load_study
+    from flowsim.sweep.points import make_objects
 
+    study = load_study(STUDY)
     names = [name if a is None else f"α = {a:g}" for name, a in GRADIENT_OBJECTIVES]
     lines = ["## Why d = 32 and 128 are not swept: the initial speed of the means", "",
              "ρ = ½, seed 0; |dX/dt| at t = 0 over both components' span coordinates.", "",
              "| d | " + " | ".join(names) + " |", "|" + "---|" * (len(names) + 1)]
     for d in dims:
-        target = pair_target(d, 16.0, 0.5, 1.0)
-        init = GaussianMixture(random_means(2, d, 1.0, seed=[0, INIT_STREAM]), [0.5, 0.5], 1.0)
+        at = {"alpha": 0.5, "rho": 0.5, "d": d, "seed": 0}
+        target, init = make_objects(study.point_config([at[axis.name] for axis in study.axes]))
         cells = []
         for name, a in GRADIENT_OBJECTIVES:
             own = {} if a is None else {"alpha": a}
