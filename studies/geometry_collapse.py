@@ -3,6 +3,7 @@
 Command (the sweeps, then the tables; an existing store is resumed, never replaced):
 
     python studies/geometry_collapse.py [--store-dir results] [--skip-sweep] [--only STEM ...]
+                                        [--results NAME]
 
 Sweeps studies/geometry_gaussian.toml (euclidean, natural, wfr, adam: docs/derivations.md
 A1, A3, A4) and studies/geometry_gaussian_adam_ode.toml (Adam at η = 1e-2 and 1e-3, A2;
@@ -19,11 +20,13 @@ every mode: "—" for a store written before that diagnostic existed), the media
 last change of class, and the runs that did not finish, by status. --only
 sweeps the named study files (by stem) and summarises the others' stores as they are.
 
-Writes studies/results/geometry_collapse.md.
+Writes studies/results/geometry_collapse.md (--results NAME: studies/results/NAME.md, for a
+summary of some stores only, so that it does not replace the summary of all of them).
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import tomllib
 from pathlib import Path
 
@@ -126,13 +129,17 @@ def main(argv=None):
     ap.add_argument("--skip-sweep", action="store_true", help="summarise existing stores")
     ap.add_argument("--only", nargs="+", choices=[p.stem for p in STUDIES], default=None,
                     help="sweep only these study files (the others' stores are read as they are)")
-    args = ap.parse_args(argv)
+    ap.add_argument("--results", default="geometry_collapse",
+                    help="write studies/results/RESULTS.md (default geometry_collapse)")
+    given = sys.argv[1:] if argv is None else list(argv)
+    args = ap.parse_args(given)
     stores, wall = run(args.store_dir, args.skip_sweep, args.only)
     lines = [
         "# Optimiser geometry against collapse",
         "",
-        "Command: `python studies/geometry_collapse.py` (sweeps "
-        + ", ".join(f"`studies/{p.name}`" for p in STUDIES) + "). Kept = coverage = the number "
+        "Command: `" + " ".join(["python studies/geometry_collapse.py", *given]) + "` (sweeps "
+        + ", ".join(f"`studies/{p.name}`" for p in STUDIES if args.only is None or p.stem in args.only)
+        + "). Kept = coverage = the number "
         "of target modes at t. The median t of the last change of class is flowsim.diagnostics' "
         "collapse_time over the finished runs: when the run reached its final class (its time to "
         "converge, as far as coverage and the mechanism flags see it).",
@@ -148,7 +155,7 @@ def main(argv=None):
     lines += ["", "Not finished runs with status not_run were never computed (the sweep was stopped)."]
     if skipped(stores):
         lines += ["", "Not run: " + ", ".join(skipped(stores)) + "."]
-    write_results("geometry_collapse", lines, wall)
+    write_results(args.results, lines, wall)
 
 
 if __name__ == "__main__":
