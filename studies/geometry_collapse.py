@@ -20,7 +20,7 @@ every mode: "—" for a store written before that diagnostic existed), the media
 last change of class, and the runs that did not finish, by status. --only
 sweeps the named study files (by stem) and summarises the others' stores as they are.
 
-Writes studies/results/geometry_collapse.md (--results NAME: studies/results/NAME.md, for a
+Writes studies/results/geometry_collapse.md (--results NAME: a file of that name in the same folder, for a
 summary of some stores only, so that it does not replace the summary of all of them).
 """
 from __future__ import annotations
@@ -130,7 +130,7 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", choices=[p.stem for p in STUDIES], default=None,
                     help="sweep only these study files (the others' stores are read as they are)")
     ap.add_argument("--results", default="geometry_collapse",
-                    help="write studies/results/RESULTS.md (default geometry_collapse)")
+                    help="the name of the results file (.md, in the results folder; default geometry_collapse)")
     given = sys.argv[1:] if argv is None else list(argv)
     args = ap.parse_args(given)
     stores, wall = run(args.store_dir, args.skip_sweep, args.only)
