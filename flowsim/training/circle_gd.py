@@ -27,6 +27,7 @@ import torch
 from ..families.vonmises import torch_losses as V
 from .device import pick_device
 from .record import Record, stack
+from .weight_prior import kl_from_uniform
 
 
 def as_target(target, dtype=torch.float64, device=None):
@@ -63,9 +64,7 @@ def loss(y, target, objective, weights="trainable", fixed_logw=None, n=None, wei
     q = unpack(y)
     if weights != "regularised":
         return V.objective(objective, q, target, weights=weights, fixed_logw=fixed_logw, n=n)
-    k = y.shape[-1] // 3
-    penalty = weight_prior * (-q[0].mean(-1) - math.log(k))
-    return V.objective(objective, q, target, weights="trainable", n=n) + penalty
+    return V.objective(objective, q, target, weights="trainable", n=n) + weight_prior * kl_from_uniform(q[0])
 
 
 def gradient(y, target, objective, weights="trainable", fixed_logw=None, n=None, weight_prior=None):
@@ -87,8 +86,8 @@ def observe(y, target, objective, weights="trainable", fixed_logw=None, n=None, 
         out = {
             "weights": torch.exp(logw), "mu": torch.remainder(mu + math.pi, 2 * math.pi) - math.pi,
             "kappa": kappa, "mode_mass": mass, "nearest_mode": nearest, "distance": dist,
-            "objective": loss(y, target, objective, "regularised", n=n, weight_prior=weight_prior)
-            if weights == "regularised" else V.objective(objective, q, target, "trainable", n=n),
+            "objective": V.objective(objective, q, target, "trainable", n=n)
+            + (weight_prior * kl_from_uniform(logw) if weights == "regularised" else 0.0),
             "reverse_kl": V.mixture_kl(q, target, n), "forward_kl": V.mixture_kl(target, q, n),
         }
     return {k: v.detach().cpu().numpy() for k, v in out.items()}

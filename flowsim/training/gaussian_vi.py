@@ -102,6 +102,7 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: must be one of {OBJECTIVES}, got {objective!r}")
     from ..weight_modes import check_weight_mode, trains_logits
+    from .weight_prior import kl_from_uniform
 
     prior = check_weight_mode(weights, {} if weight_prior is None else {"weight_prior": weight_prior})
     trainable = trains_logits(weights)
@@ -145,7 +146,7 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
             else:
                 loss = forward_kl_estimate(theta, nu, mu, log_rho, v, tau, eps).sum()
             if prior is not None:
-                loss = loss + prior * (-torch.log_softmax(theta, -1).mean(-1) - math.log(K)).sum()
+                loss = loss + prior * kl_from_uniform(torch.log_softmax(theta, -1)).sum()
             grads = torch.autograd.grad(loss, params)
             if optimizer == "natural":
                 with torch.no_grad():
