@@ -74,7 +74,8 @@ def cells(store):
         yield label, sel, cell
 
 
-def row(label, sel, ds):
+def row(label, sel, ds, axes):
+    """One table line: the cell's values in the order of the table's `axes`."""
     status = ds["status"].values
     ok = status == 0
     kept = (ds["coverage"].values == ds.sizes["mode"]) & ok
@@ -90,7 +91,8 @@ def row(label, sel, ds):
     t_med = f"{np.median(settled):.3g}" if settled.size else "—"
     w_min = ds["min_weight"].values[ok]
     w_med = f"{np.median(w_min):.3g}" if w_min.size else "—"
-    others = " | ".join(f"{v:g}" if isinstance(v, (float, np.floating)) else str(v) for v in sel.values())
+    others = " | ".join(f"{v:g}" if isinstance(v, (float, np.floating)) else str(v)
+                        for v in (sel[a] for a in axes))
     return f"| {label} | {others} | {p} | {counts} | {stranded} | {t_med} | {w_med} | {failed} |"
 
 
@@ -110,7 +112,10 @@ def table(title, setting, stores):
              "median min w at t | not finished |",
              "|" + "---|" * (len(axes) + 7)]
     for store in present:
-        lines += [row(*cell) for cell in cells(store)]
+        found = list(cells(store))
+        labels = list(dict.fromkeys(label for label, _, _ in found))
+        found.sort(key=lambda cell: labels.index(cell[0]))
+        lines += [row(*cell, axes) for cell in found]
     return lines + [""]
 
 
