@@ -28,7 +28,7 @@ from .numerics.jit import kernel, rhs_identity
 from .numerics.special import logsumexp
 
 __all__ = ["WEIGHT_MODES", "OPTIONS", "DEFAULT_WEIGHT_PRIOR", "check_weight_mode", "trains_logits",
-           "with_weight_prior", "weight_prior_penalty"]
+           "with_weight_prior", "weight_prior_penalty", "kl_from_uniform"]
 
 WEIGHT_MODES = ("trainable", "fixed", "regularised")
 OPTIONS = ("weight_prior",)
@@ -55,13 +55,18 @@ def trains_logits(weights: str) -> bool:
     return weights != "fixed"
 
 
+def kl_from_uniform(log_w):
+    """KL(u‖w) = −(1/K) Σ_k log w_k − log K per row of log weights (..., K) (P1); numpy
+    arrays and torch tensors alike (the trainings add weight_prior times it to their loss)."""
+    return -log_w.mean(-1) - math.log(log_w.shape[-1])
+
+
 def weight_prior_penalty(logits, lam):
     """λ R(w) = λ KL(u‖w) for logits (..., K) (numpy; P1)."""
     logits = np.asarray(logits, float)
-    K = logits.shape[-1]
     m = logits.max(axis=-1, keepdims=True)
     log_w = logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
-    return lam * (-log_w.mean(axis=-1) - math.log(K))
+    return lam * kl_from_uniform(log_w)
 
 
 _KERNELS: dict = {}

@@ -150,3 +150,18 @@ def test_the_prior_stops_the_vanishing_weight_that_gradient_descent_shows(seed):
     assert not prior.diagnostics["collapsed"]
     w = np.sort(prior.observables.weights[-1])
     assert 0.2 < w[0] < 0.21
+
+
+def test_kl_from_uniform_is_the_direct_sum_for_numpy_and_torch():
+    """P1: KL(u‖w) = Σ_k (1/K) log((1/K)/w_k), the one formula the flows' penalty and both
+    torch trainings use."""
+    import torch
+
+    from flowsim.weight_modes import kl_from_uniform
+
+    rng = np.random.default_rng(3)
+    w = rng.dirichlet(np.ones(5), size=4)
+    direct = np.sum((1 / 5) * np.log((1 / 5) / w), axis=-1)
+    np.testing.assert_allclose(kl_from_uniform(np.log(w)), direct, rtol=1e-13)
+    np.testing.assert_allclose(kl_from_uniform(torch.log(torch.tensor(w))).numpy(), direct, rtol=1e-13)
+    assert kl_from_uniform(np.log(np.full(3, 1 / 3))) == pytest.approx(0.0, abs=1e-15)

@@ -27,7 +27,7 @@ import torch
 from ..families.vonmises import torch_losses as V
 from .device import pick_device
 from .record import Record, stack
-from .weight_prior import kl_from_uniform
+from ..weight_modes import kl_from_uniform
 
 
 def as_target(target, dtype=torch.float64, device=None):

@@ -101,8 +101,7 @@ def run(target, init, *, objective="reverse_kl", weights="trainable", lr, n, t_e
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: must be one of {OBJECTIVES}, got {objective!r}")
-    from ..weight_modes import check_weight_mode, trains_logits
-    from .weight_prior import kl_from_uniform
+    from ..weight_modes import check_weight_mode, kl_from_uniform, trains_logits
 
     prior = check_weight_mode(weights, {} if weight_prior is None else {"weight_prior": weight_prior})
     trainable = trains_logits(weights)
