@@ -217,6 +217,27 @@ def test_an_entry_loads_only_for_its_own_key(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+def test_a_kernel_numba_cannot_cache_warns_and_runs(tmp_path, monkeypatch):
+    """A ctypes call is a dynamic global: numba refuses to cache the kernel and warns,
+    naming its file; the kernel still runs, and nothing is written."""
+    pkg = tmp_path / "pkgdyn"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "dyn.py").write_text(
+        "import ctypes, ctypes.util\nfrom flowsim.numerics.jit import kernel\n"
+        "libm = ctypes.CDLL(ctypes.util.find_library('m'))\ncos = libm.cos\n"
+        "cos.restype = ctypes.c_double\ncos.argtypes = [ctypes.c_double]\n\n@kernel\n"
+        "def f(x):\n    return cos(x) + 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "cache"))
+    import pkgdyn.dyn as dyn
+    from numba.core.errors import NumbaWarning
+
+    with pytest.warns(NumbaWarning, match="Cannot cache"):
+        assert dyn.f(0.0) == 2.0
+    assert not list((tmp_path / "cache").rglob(f"*{jit.SUFFIX}"))
+
+
 def test_code_identity_follows_callees_in_other_files_and_ignores_the_rest(tmp_path, monkeypatch):
     pkg = tmp_path / "pkgid"
     pkg.mkdir()
@@ -244,6 +265,42 @@ def test_code_identity_follows_callees_in_other_files_and_ignores_the_rest(tmp_p
     edited = identity()
     assert edited != first                            # a callee in another file
     assert caller.f(1.0) == 6.0
+
+
+EDITED_WHILE_RUNNING = r"""
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+import pkgedit.caller as caller
+if len(sys.argv) > 2:       # the source changes on disk after this process imported it
+    Path(sys.argv[1], "pkgedit", "callee.py").write_text(sys.argv[2])
+print(caller.make()(1.0))
+"""
+
+
+def test_a_source_edited_while_a_process_runs_keeps_its_kernels_apart(tmp_path):
+    """A process that imported the old code, then compiles a kernel after its source
+    changed on disk, compiles the old code: its entry must not be keyed as the new
+    code's, which the next process would load."""
+    pkg = tmp_path / "pkgedit"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    callee = "from flowsim.numerics.jit import kernel\n\n@kernel\ndef g(x):\n    return x + {}\n"
+    (pkg / "callee.py").write_text(callee.format("1.0"))
+    (pkg / "caller.py").write_text(
+        "from flowsim.numerics.jit import kernel\nfrom .callee import g\n\n\ndef make():\n"
+        "    @kernel(identity='edit.f')\n    def f(x):\n        return 2.0 * g(x)\n"
+        "    return f\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def run(*args):
+        out = subprocess.run([sys.executable, "-c", EDITED_WHILE_RUNNING, str(tmp_path), *args],
+                             env=env, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return float(out.stdout.split()[-1])
+
+    assert run(callee.format("2.0")) == 4.0      # the old code: 2 (1 + 1)
+    assert run() == 6.0                          # the new code: 2 (1 + 2), not the old entry
 
 
 def test_code_identity_sees_captured_values():

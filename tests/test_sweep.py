@@ -306,3 +306,25 @@ def test_out_refuses_a_path_that_is_not_a_sweep_store(tmp_path, capsys):
     assert main([str(study), "--out", str(tmp_path / "precious"), "--quiet"]) == 2
     assert "--out" in capsys.readouterr().err
     assert (tmp_path / "precious" / "data.txt").read_text() == "keep me"
+
+
+def test_a_resumed_sweep_shows_no_rate_before_its_second_chunk(reference, tmp_path, capsys):
+    """The progress bar of a resumed run starts at the points already done and shows no
+    rate or ETA until a chunk has come back after the first (which may compile); it never
+    shows fewer points done than the store holds, nor a negative rate."""
+    import re
+
+    tmp, _ = reference
+    out = tmp_path / "bar.zarr"
+    study = load_study(small_study(tmp_path))
+    run_sweep(study, out, figure=False)
+    import zarr
+    marks = zarr.open_array(str(out / "chunk_done"), mode="r+")
+    marks[2:] = False                      # 2 of 6 one-point chunks done
+    capsys.readouterr()
+    run_sweep(study, out, resume=True, progress=True, figure=False)
+    frames = [f for f in re.split(r"[\r\n]", capsys.readouterr().err) if "pt" in f]
+    counts = [int(m.group(1)) for f in frames if (m := re.search(r"(\d+)/6", f))]
+    assert counts and min(counts) >= 2 and counts[-1] == 6, frames
+    assert not any(re.search(r"-\d", f.split("|")[-1]) for f in frames), frames
+    assert all("?" in f for f in frames if re.search(r"\b[23]/6", f)), frames

@@ -14,15 +14,18 @@ another:
   last, so two processes that compile two keys at once can leave one key's index entry
   pointing at the other's data;
 * its freshness stamp covers the function's own file only, so an edit to a callee in
-  another file keeps the stale callee.
+  another file keeps the stale callee; and a stamp read from the disk describes the file
+  now, not the code a running process imported before an edit.
 
 Here instead
 
-* a kernel's key holds its **code identity**: the sha256 of the source files of the
+* a kernel's key holds its **code identity**: the sha256 of the code objects of the
   kernel and of everything it reaches (the functions, kernels, ufuncs and intrinsics it
-  names, the modules it uses, transitively), of the array and scalar values it freezes
-  as constants, and of the numba, llvmlite and Python versions. An edit anywhere in
-  that code changes the key; an edit elsewhere does not;
+  names, the kernels and constants of the modules it uses, transitively), of the
+  kernels' compile options, of the array and scalar values it freezes as constants, and
+  of the numba, llvmlite and Python versions. An edit anywhere in that code changes the
+  key; an edit elsewhere does not. It is the code in memory, what this process
+  compiles, not the files on disk, which may have been edited since the import;
 * an entry's file name is the sha256 of its full key (module, qualified name, target,
   code identity, closure identity, signature, CPU), and the file stores that key, which
   is compared on load: a file can only ever be loaded for its own key;
@@ -71,24 +74,45 @@ SUFFIX = ".nbk"
 MAX_AGE_DAYS = 30.0
 LIBRARIES = frozenset({"numpy", "numba", "llvmlite", "math", "cmath", "scipy", "builtins"})
 _SAFE = re.compile(r"[^A-Za-z0-9_.]+")
+_REACHABLE = (Dispatcher, DUFunc, _Intrinsic, np.ndarray, tuple, bool, int, float, complex,
+              str, bytes, np.generic)
+"""What a module reached by name contributes: its kernels, and the constants that code
+reads as attributes of it (module.NAME)."""
 _compiled = [0]
 
 
 # ----------------------------------------------------------------------- code identity
 
-@lru_cache(maxsize=None)
-def _file_digest(path: str, mtime_ns: int, size: int) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def _canonical(value) -> str:
+    """A repr that is the same in every process (sets and dicts sorted)."""
+    if isinstance(value, (set, frozenset)):
+        return "{" + ",".join(sorted(_canonical(v) for v in value)) + "}"
+    if isinstance(value, dict):
+        return "{" + ",".join(sorted(f"{_canonical(k)}:{_canonical(v)}"
+                                     for k, v in value.items())) + "}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_canonical(v) for v in value) + ")"
+    return f"{type(value).__name__}:{value!r}"
 
 
-def _hash_file(h, path: str) -> None:
-    try:
-        st = os.stat(path)
-        digest = _file_digest(path, st.st_mtime_ns, st.st_size)
-    except OSError:
-        digest = "missing"
-    h.update(f"{path}\0{digest}\0".encode())
+def _code_digest(code) -> str:
+    """sha256 of a code object as the interpreter runs it: bytecode, names, constants and
+    nested code objects (the functions and lambdas it defines), and its file's path."""
+    h = hashlib.sha256(code.co_filename.encode() + b"\0")
+
+    def visit(c):
+        h.update(repr((c.co_name, c.co_argcount, c.co_posonlyargcount, c.co_kwonlyargcount,
+                       c.co_flags, c.co_names, c.co_varnames, c.co_freevars,
+                       c.co_cellvars)).encode())
+        h.update(c.co_code)
+        for k in c.co_consts:
+            if isinstance(k, types.CodeType):
+                visit(k)
+            else:
+                h.update(_canonical(k).encode() + b"\0")
+
+    visit(code)
+    return h.hexdigest()
 
 
 def _library(obj) -> bool:
@@ -105,14 +129,18 @@ def _code_names(code, acc):
 
 
 def code_identity(func) -> str:
-    """sha256 over the source files of `func` (a Python function or a numba dispatcher)
-    and of everything it reaches, the constant values it captures, and the numba,
-    llvmlite and Python versions."""
+    """sha256 over the code of `func` (a Python function or a numba dispatcher) and of
+    everything it reaches, the compile options of the kernels among them, the constant
+    values they capture, and the numba, llvmlite and Python versions.
+
+    The code is the code objects in memory, not the source files: a process compiles the
+    code it imported, so its entries are keyed by that code even when a file has been
+    edited since (a file read now would key the old code as the new)."""
     import llvmlite
 
     if isinstance(func, Dispatcher):
         func = func.py_func
-    files, values, seen = set(), [], set()
+    digests, values, seen = set(), [], set()
     todo = [func]
     while todo:
         obj = todo.pop()
@@ -121,39 +149,41 @@ def code_identity(func) -> str:
         seen.add(id(obj))
         if isinstance(obj, Dispatcher):
             todo.append(obj.py_func)
+            values.append(_canonical(obj.targetoptions))
         elif isinstance(obj, DUFunc):
             todo.append(obj._dispatcher.py_func)
+            values.append(_canonical(obj._dispatcher.targetoptions))
         elif isinstance(obj, _Intrinsic):
             todo.append(obj._defn)
         elif isinstance(obj, types.FunctionType):
             if _library(obj):
                 continue
-            files.add(os.path.abspath(obj.__code__.co_filename))
+            digests.add(_code_digest(obj.__code__))
             g = obj.__globals__
             todo.extend(g[name] for name in _code_names(obj.__code__, set()) if name in g)
+            todo.append(obj.__defaults__ or ())
+            todo.append(obj.__kwdefaults__ or {})
             for cell in obj.__closure__ or ():
                 try:
                     todo.append(cell.cell_contents)
                 except ValueError:          # an empty cell
                     pass
         elif isinstance(obj, types.ModuleType):
-            path = getattr(obj, "__file__", None)
-            if path and not _library(obj):
-                files.add(os.path.abspath(path))
-                todo.extend(v for v in vars(obj).values()
-                            if isinstance(v, (Dispatcher, DUFunc, _Intrinsic)))
+            if not _library(obj):
+                todo.extend(v for k, v in vars(obj).items()
+                            if not k.startswith("__") and isinstance(v, _REACHABLE))
         elif isinstance(obj, (tuple, list)):
             todo.extend(obj)
         elif isinstance(obj, np.ndarray):
             values.append(f"{obj.dtype}{obj.shape}{hashlib.sha256(obj.tobytes()).hexdigest()}")
         elif isinstance(obj, (bool, int, float, complex, str, bytes, np.generic, type(None))):
-            values.append(repr(obj))
+            values.append(_canonical(obj))
         elif isinstance(obj, dict):
             todo.extend(obj.values())
     h = hashlib.sha256(f"numba {numba.__version__} llvmlite {llvmlite.__version__} "
                        f"{sys.version}\0".encode())
-    for path in sorted(files):
-        _hash_file(h, path)
+    for d in sorted(digests):
+        h.update(d.encode())
     for v in sorted(values):
         h.update(v.encode())
         h.update(b"\0")
@@ -223,6 +253,7 @@ class _Locator(_CacheLocator):
 
     def __init__(self, py_func, py_file):
         self._path = str(cache_dir())
+        self._py_file = py_file
 
     def get_cache_path(self):
         return self._path

@@ -70,27 +70,30 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     pending = [c for c in range(grid.n_chunks) if not done[c]]
     writer = store.Writer(out, grid)
 
+    def progress_bar(initial, leave):
+        from tqdm import tqdm
+        return tqdm(total=grid.n_points, unit="pt", desc=study.name, smoothing=0.1,
+                    initial=initial, leave=leave)
+
     bar = None
     if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=grid.n_points, unit="pt", desc=study.name, smoothing=0.1,
-                   initial=sum(grid.chunk(c).n_points for c in range(grid.n_chunks) if done[c]))
+        bar = progress_bar(sum(grid.chunk(c).n_points for c in range(grid.n_chunks) if done[c]),
+                           leave=False)
     n_computed = 0
     first = None  # (time, points) when the first chunk came back: it may include compilation
     compiled_before = compiled_count()
 
     def on_done(cid, result):
-        nonlocal n_computed, first
+        nonlocal n_computed, first, bar
         writer.write(cid, result)
         n = grid.chunk(cid).n_points
         n_computed += n
         if first is None:
             first = (time.perf_counter(), n_computed)
-            if bar is not None:     # restart the clock: no rate or ETA from the first chunk
+            if bar is not None:     # a new bar, a new clock: no rate or ETA from the first chunk
                 done_now = bar.n + n
-                bar.reset()
-                bar.initial = bar.n = bar.last_print_n = done_now
-                bar.refresh()
+                bar.close()
+                bar = progress_bar(done_now, leave=True)
                 return
         if bar is not None:
             bar.update(n)

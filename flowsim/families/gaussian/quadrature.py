@@ -147,11 +147,12 @@ def _tail_sums(b, a, t, w_s, w_p, w_v):
 
 
 @kernel(error_model="numpy")
-def logistic_normal(beta, alpha, q, off, out, with_v=True):
+def logistic_normal(beta, alpha, q, off, out):
     """out[0:3] = (S, P, V) = E[sgm, softplus, sgm'](beta + alpha xi), xi ~ N(0, 1).
 
-    q[off:] is a `quadrature_params` block. with_v=False skips V (out[2] is not written),
-    for flows that do not move the variance. alpha < ALPHA_SWITCH: Gauss–Hermite in xi.
+    q[off:] is a `quadrature_params` block. No flag selects the outputs: the node loops sum
+    all three anyway, and numba would compile the kernel once more for every literal
+    flag a caller passes. alpha < ALPHA_SWITCH: Gauss–Hermite in xi.
     Otherwise, with z = beta/alpha and rho(t) = phi((t - beta)/alpha)/alpha the density
     of t = beta + alpha xi:
       S = Phi(z)                       + int_0^T sgm(-t) [rho(-t) - rho(t)] dt
@@ -182,8 +183,7 @@ def logistic_normal(beta, alpha, q, off, out, with_v=True):
                                     q[off + 2 + n_gh:off + 2 + 2 * n_gh])
         out[0] = s
         out[1] = p
-        if with_v:
-            out[2] = v
+        out[2] = v
         return
     z = beta / a
     s = 0.5 * math.erfc(-z / math.sqrt(2.0))
@@ -197,8 +197,7 @@ def logistic_normal(beta, alpha, q, off, out, with_v=True):
         s += rs if beta >= 0.0 else -rs
     out[0] = s
     out[1] = p
-    if with_v:
-        out[2] = v
+    out[2] = v
 
 
 def logistic_normal_np(beta, alpha, n_gh=DEFAULT_N_GH):

@@ -153,11 +153,11 @@ def _unpack(y, p):
 
 
 @kernel
-def reverse_terms(y, p, res, with_v=True, beta=1.0):
-    """res = [gamma_1, gamma_2, Sa_1, Sa_2, F_1, F_2, Va_1, Va_2, Vh_1, Vh_2, L] (R1-R2);
-    with beta, F_k = F_k^beta and L = L_beta of the annealed objective (B1).
-
-    with_v=False leaves res[6:10] (the V terms of R4) unwritten."""
+def reverse_terms(y, p, res, beta):
+    """res = [gamma_1, gamma_2, Sa_1, Sa_2, F_1, F_2, Va_1, Va_2, Vh_1, Vh_2, L] (R1-R2,
+    the V terms of R4); with beta, F_k = F_k^beta and L = L_beta of the annealed
+    objective (B1). Callers pass beta as a float, so the flow and the value kernel share
+    one compiled specialisation."""
     Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
     buf = np.empty(3)
     lr = math.log1p(-rho) - math.log(rho)
@@ -170,49 +170,32 @@ def reverse_terms(y, p, res, with_v=True, beta=1.0):
         qkk = y[Q11] if k == 0 else y[Q22]
         lwk = lw1 if k == 0 else lw2
         logit_other = (y[TH2] - y[TH1]) if k == 0 else (y[TH1] - y[TH2])
-        logistic_normal(lr + (mk - 0.5 * Lam) / tau, ah, p, QOFF, buf, with_v)
+        logistic_normal(lr + (mk - 0.5 * Lam) / tau, ah, p, QOFF, buf)
         res[k] = buf[0]
         ph = buf[1]
-        if with_v:
-            res[8 + k] = buf[2]
-        logistic_normal(logit_other - 0.5 * D / v, aa, p, QOFF, buf, with_v)
+        res[8 + k] = buf[2]
+        logistic_normal(logit_other - 0.5 * D / v, aa, p, QOFF, buf)
         res[2 + k] = buf[0]
-        if with_v:
-            res[6 + k] = buf[2]
+        res[6 + k] = buf[2]
         res[4 + k] = (cd + beta * (0.5 * qkk / tau) + lwk + buf[1] - beta * math.log(rho)
                       - beta * ph)
     res[10] = w1 * res[4] + w2 * res[5]
 
 
 @kernel
-def forward_terms(y, p, res, with_kl=True):
-    """res = [Sb_1, Sb_2, Vb_1, Vb_2, G_1, G_2, L] (F1, F5); Sb_j = E_{p_j} s_2.
-
-    with_kl=False (what the flow needs) leaves res[4:7] unwritten."""
+def forward_terms(y, p, res):
+    """res = [Sb_1, Sb_2, Vb_1, Vb_2, Pb_1, Pb_2] (F1): Sb_j = E_{p_j} s_2, and Pb_j the
+    softplus expectation of the same logit, which KL(p||q) adds (F5)."""
     Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
     buf = np.empty(3)
     ab = math.sqrt(tau * D) / v
-    ap = math.sqrt(Lam / tau)
-    m1 = y[M1]
-    m2 = y[M2]
-    q11 = y[Q11]
-    base = y[TH2] - y[TH1] + 0.5 * (q11 - y[Q22]) / v
+    base = y[TH2] - y[TH1] + 0.5 * (y[Q11] - y[Q22]) / v
     for j in range(2):
-        rj = rho if j == 0 else 1.0 - rho
-        ro = 1.0 - rho if j == 0 else rho
-        ej = 0.0 if j == 0 else m2 - m1
+        ej = 0.0 if j == 0 else y[M2] - y[M1]
         logistic_normal(base + ej / v, ab, p, QOFF, buf)
         res[j] = buf[0]
         res[2 + j] = buf[2]
-        if not with_kl:
-            continue
-        pb = buf[1]
-        logistic_normal(math.log(ro / rj) - 0.5 * Lam / tau, ap, p, QOFF, buf, False)
-        dist = q11 if j == 0 else Lam - 2.0 * m1 + q11
-        res[4 + j] = (-0.5 * d * math.log(tau / v) - 0.5 * d + math.log(rj) + buf[1]
-                      + 0.5 * (dist + d * tau) / v - lw1 - pb)
-    if with_kl:
-        res[6] = rho * res[4] + (1.0 - rho) * res[5]
+        res[4 + j] = buf[1]
 
 
 @kernel
@@ -241,7 +224,7 @@ def _rhs_reverse(y, p, out, beta):
     the plain reverse KL."""
     Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
     res = np.empty(11)
-    reverse_terms(y, p, res, p[TRAIN_V] != 0.0, beta)
+    reverse_terms(y, p, res, beta)
     g1 = res[0]
     g2 = res[1]
     c = 0.5 * (w1 * res[2] + w2 * res[3])
@@ -265,8 +248,8 @@ def _rhs_reverse(y, p, out, beta):
 def _rhs_forward(y, p, out):
     """dy/dt = -grad_y KL(p||q) (F1-F4)."""
     Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
-    res = np.empty(7)
-    forward_terms(y, p, res, False)
+    res = np.empty(6)
+    forward_terms(y, p, res)
     r2 = 1.0 - rho
     es2 = rho * res[0] + r2 * res[1]            # E_p s_2
     es1 = rho * (1.0 - res[0]) + r2 * (1.0 - res[1])
@@ -299,16 +282,29 @@ def reverse_kl(y, p):
     """KL(q || p) of the full d-dimensional mixtures (R2): sum_k w_k F_k (also the value
     kernel of the annealed model, B1)."""
     res = np.empty(11)
-    reverse_terms(y, p, res, True, 1.0)
+    reverse_terms(y, p, res, 1.0)
     return res[10]
 
 
 @kernel
 def forward_kl(y, p):
     """KL(p || q) of the full d-dimensional mixtures (F5): sum_j rho_j G_j."""
-    res = np.empty(7)
+    Lam, rho, tau, d, v, w1, w2, lw1, lw2, D = _unpack(y, p)
+    res = np.empty(6)
     forward_terms(y, p, res)
-    return res[6]
+    buf = np.empty(3)
+    ap = math.sqrt(Lam / tau)
+    m1 = y[M1]
+    q11 = y[Q11]
+    kl = 0.0
+    for j in range(2):
+        rj = rho if j == 0 else 1.0 - rho
+        ro = 1.0 - rho if j == 0 else rho
+        logistic_normal(math.log(ro / rj) - 0.5 * Lam / tau, ap, p, QOFF, buf)
+        dist = q11 if j == 0 else Lam - 2.0 * m1 + q11
+        kl += rj * (-0.5 * d * math.log(tau / v) - 0.5 * d + math.log(rj) + buf[1]
+                    + 0.5 * (dist + d * tau) / v - lw1 - res[4 + j])
+    return kl
 
 
 @kernel
@@ -323,9 +319,9 @@ def mode_responsibilities(y, p, out):
     ah = math.sqrt(v * Lam) / tau
     for k in range(2):
         h = lr + (y[M1 + k] - 0.5 * Lam) / tau
-        logistic_normal(h, ah, p, QOFF, buf, False)
+        logistic_normal(h, ah, p, QOFF, buf)
         out[k, 1] = buf[0]
-        logistic_normal(-h, ah, p, QOFF, buf, False)
+        logistic_normal(-h, ah, p, QOFF, buf)
         out[k, 0] = buf[0]
 
 
