@@ -1,4 +1,9 @@
 """The 1-D logistic-normal rule of flowsim.gaussian against mpmath (30 digits)."""
+import json
+import os
+import subprocess
+import sys
+
 import mpmath as mp
 import numpy as np
 import pytest
@@ -119,11 +124,6 @@ def test_the_two_mode_kernels_compile_once_each(tmp_path):
     """Both two-mode flows and their values on an empty cache compile each shared kernel
     for one argument type only: no literal flag gives a kernel another specialisation
     (docs/performance.md, One specialisation per kernel)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FLOWSIM_PREFETCH="0")
     proc = subprocess.run([sys.executable, "-c", SPECIALISATIONS], capture_output=True,
                           text=True, env=env, timeout=600)

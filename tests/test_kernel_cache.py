@@ -291,7 +291,7 @@ def test_a_source_edited_while_a_process_runs_keeps_its_kernels_apart(tmp_path):
         "from flowsim.numerics.jit import kernel\nfrom .callee import g\n\n\ndef make():\n"
         "    @kernel(identity='edit.f')\n    def f(x):\n        return 2.0 * g(x)\n"
         "    return f\n")
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env = _env(tmp_path / "cache")
 
     def run(*args):
         out = subprocess.run([sys.executable, "-c", EDITED_WHILE_RUNNING, str(tmp_path), *args],
