@@ -74,24 +74,56 @@ def test_constants_equal_scipy_radau():
     assert radau.MU_COMPLEX == pytest.approx(sr.MU_COMPLEX, rel=1e-15)
 
 
-def test_lu_solves_a_real_system():
+SIZES = (6, 2 * radau.LU_BLOCK + 7)          # one block; two blocks and a remainder
+
+
+@pytest.mark.parametrize("n", SIZES)
+def test_lu_solves_a_real_system(n):
     rng = np.random.default_rng(3)
-    a = rng.standard_normal((6, 6))
-    b = rng.standard_normal(6)
+    a = rng.standard_normal((n, n))
+    b = rng.standard_normal(n)
     lu = a.copy()
-    piv = np.empty(6, np.int64)
+    piv = np.empty(n, np.int64)
     assert radau.lu_factor(lu, piv)
     x = b.copy()
     radau.lu_solve(lu, piv, x)
-    np.testing.assert_allclose(a @ x, b, atol=1e-12)
-    assert not radau.lu_factor(np.zeros((3, 3)), np.empty(3, np.int64))
+    np.testing.assert_allclose(a @ x, b, atol=1e-12 * n)
+    np.testing.assert_allclose(x, np.linalg.solve(a, b), rtol=1e-9)
+    singular = a.copy()
+    singular[:, 2] = 0.0
+    for bad in (np.zeros((n, n)), singular, np.where(np.eye(n) > 0, np.nan, a)):
+        assert not radau.lu_factor(bad, np.empty(n, np.int64))
 
 
-def test_the_real_form_of_the_complex_shifted_system_solves_it():
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("block", (None, 1, 5))
+def test_the_blocked_lu_equals_the_column_by_column_one_bit_for_bit(n, block):
+    """Golub & Van Loan Alg. 3.4.1 one column at a time, in numpy: the blocks reorder
+    the updates between entries, never within one."""
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((n, n))
+    ref = a.copy()
+    ref_piv = np.empty(n, np.int64)
+    for k in range(n):
+        p = k + int(np.argmax(np.abs(ref[k:, k])))
+        ref_piv[k] = p
+        ref[[k, p]] = ref[[p, k]]
+        ref[k + 1:, k] *= 1.0 / ref[k, k]
+        ref[k + 1:, k + 1:] -= ref[k + 1:, k, None] * ref[k, None, k + 1:]
+    piv = np.empty(n, np.int64)
+    if block is None:
+        assert radau.lu_factor(a, piv)
+    else:
+        assert radau.factor_by_blocks(a, piv, block)
+    np.testing.assert_array_equal(piv, ref_piv)
+    np.testing.assert_array_equal(a, ref)
+
+
+@pytest.mark.parametrize("n", (5, radau.LU_BLOCK + 3))
+def test_the_real_form_of_the_complex_shifted_system_solves_it(n):
     """(mu I - J) x = g for complex mu and g, solved as the real 2n system of
     complex_shifted_lu, against numpy's complex solve."""
     rng = np.random.default_rng(4)
-    n = 5
     J = rng.standard_normal((n, n))
     g = rng.standard_normal(n) + 1j * rng.standard_normal(n)
     for mu in (radau.MU_COMPLEX / 0.3, complex(-1.5, 2.0)):
@@ -101,9 +133,24 @@ def test_the_real_form_of_the_complex_shifted_system_solves_it():
         x = np.concatenate([g.real, g.imag])
         radau.lu_solve(lu, piv, x)
         expected = np.linalg.solve(mu * np.eye(n) - J, g)
-        np.testing.assert_allclose(x[:n] + 1j * x[n:], expected, rtol=1e-12, atol=1e-12)
-    assert not radau.complex_shifted_lu(np.zeros((2, 2)), 0.0, 0.0, np.empty((4, 4)),
-                                        np.empty(4, np.int64))
+        np.testing.assert_allclose(x[:n] + 1j * x[n:], expected, rtol=1e-10, atol=1e-10)
+    assert not radau.complex_shifted_lu(np.zeros((n, n)), 0.0, 0.0, np.empty((2 * n, 2 * n)),
+                                        np.empty(2 * n, np.int64))
+
+
+def test_radau_on_a_system_of_several_blocks_matches_the_exact_solution():
+    """A stiff linear system of 60 coordinates (rates 0.01 to 100, not normal), so
+    that both of the step's factorisations span several blocks."""
+    n = 60
+    assert n > radau.LU_BLOCK
+    rng = np.random.default_rng(5)
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    A = Q @ np.diag(-np.logspace(-2, 2, n)) @ Q.T + 0.1 * np.triu(rng.standard_normal((n, n)), 1)
+    y0 = rng.standard_normal(n)
+    t_eval = np.array([0.0, 0.01, 0.1, 1.0, 10.0, 100.0])
+    sol = integrate(RHS, y0, linear_params(A), t_eval, method="radau5", rtol=1e-10, atol=1e-12)
+    assert sol.status == OK
+    assert _close(sol.states, linear_exact(A, y0, t_eval), 1e-8)
 
 
 def test_spectral_radius():

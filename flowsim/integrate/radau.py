@@ -69,35 +69,77 @@ def radau_iia_matrix():
 
 
 # ---------------------------------------------------------------------------
-# small dense linear algebra, model-free
+# dense linear algebra, model-free
 # ---------------------------------------------------------------------------
+LU_BLOCK = 32
+"""Columns per block of `lu_factor` (docs/performance.md, Radau's LU)."""
+
+
+@kernel
+def subtract_products(a, k0, k1, i0, i1, j0):
+    """a[i, j] −= Σ_{l = k0..k1−1} a[i, l] a[l, j] for i0 ≤ i < i1 and j ≥ j0, the terms of
+    each entry subtracted one at a time in order of l, four rows l per sweep along j."""
+    n = a.shape[1]
+    for i in range(i0, i1):
+        row = a[i]
+        l = k0
+        while l + 3 < k1:
+            c0, c1, c2, c3 = row[l], row[l + 1], row[l + 2], row[l + 3]
+            u0, u1, u2, u3 = a[l], a[l + 1], a[l + 2], a[l + 3]
+            for j in range(j0, n):
+                row[j] = (((row[j] - c0 * u0[j]) - c1 * u1[j]) - c2 * u2[j]) - c3 * u3[j]
+            l += 4
+        while l < k1:
+            c0 = row[l]
+            u0 = a[l]
+            for j in range(j0, n):
+                row[j] -= c0 * u0[j]
+            l += 1
+
+
 @kernel
 def lu_factor(a, piv):
-    """In-place LU factorisation with partial pivoting (Golub & Van Loan Alg. 3.4.1);
-    False when a pivot is zero or not finite."""
+    """In-place LU factorisation with partial pivoting, a = P L U (Golub & Van Loan
+    Alg. 3.4.1); False when a pivot is zero or not finite. By blocks of LU_BLOCK
+    columns (`factor_by_blocks`)."""
+    return factor_by_blocks(a, piv, LU_BLOCK)
+
+
+@kernel
+def factor_by_blocks(a, piv, block):
+    """`lu_factor` with the updates applied by blocks of `block` columns: a block is
+    factored, then its rows of U and the trailing matrix receive the block's updates at
+    once (`subtract_products`). Every entry receives the same products in the same order
+    as in the column-by-column algorithm (block = 1 or ≥ n), so the factors are the same
+    bit for bit; the trailing rows are swept once per block instead of once per column."""
     n = a.shape[0]
-    for k in range(n):
-        p = k
-        big = abs(a[k, k])
-        for i in range(k + 1, n):
-            v = abs(a[i, k])
-            if v > big:
-                big = v
-                p = i
-        if not (big > 0.0) or not np.isfinite(big):
-            return False
-        piv[k] = p
-        if p != k:
-            for j in range(n):
-                tmp = a[k, j]
-                a[k, j] = a[p, j]
-                a[p, j] = tmp
-        inv = 1.0 / a[k, k]
-        for i in range(k + 1, n):
-            a[i, k] *= inv
-            lik = a[i, k]
-            for j in range(k + 1, n):
-                a[i, j] -= lik * a[k, j]
+    for k0 in range(0, n, block):
+        k1 = min(k0 + block, n)
+        for k in range(k0, k1):
+            p = k
+            big = abs(a[k, k])
+            for i in range(k + 1, n):
+                v = abs(a[i, k])
+                if v > big:
+                    big = v
+                    p = i
+            if not (big > 0.0) or not np.isfinite(big):
+                return False
+            piv[k] = p
+            if p != k:
+                for j in range(n):
+                    tmp = a[k, j]
+                    a[k, j] = a[p, j]
+                    a[p, j] = tmp
+            inv = 1.0 / a[k, k]
+            for i in range(k + 1, n):
+                a[i, k] *= inv
+                lik = a[i, k]
+                for j in range(k + 1, k1):
+                    a[i, j] -= lik * a[k, j]
+        for i in range(k0 + 1, k1):
+            subtract_products(a, k0, i, i, i + 1, k1)
+        subtract_products(a, k0, k1, k1, n, k1)
     return True
 
 
