@@ -95,6 +95,8 @@ def test_bench_cli_quick_json():
         assert res["sweep"]["diffrax"]["available"] is False
     assert START_KEYS <= set(res["start"])
     assert res["start"]["cold_s"] > 0 and res["start"]["warm_s"] > 0
+    assert [r["n"] for r in res["lu"]] == [64, 200]
+    assert all(r["identical"] and r["blocked_s"] > 0 for r in res["lu"])
 
 
 @pytest.mark.parametrize("args", [["--only", "nope"], ["--cases", "no.such.case"]])
@@ -114,8 +116,12 @@ def test_table_renders_json_result():
               "sweep": {"points": 100, "seconds_1core": 2.0, "seconds_all": 1.0,
                         "points_per_s": 100.0, "diffrax_points_per_s": None,
                         "speedup_vs_diffrax": None},
-              "start": {"cold_s": 3.0, "warm_s": 1.0}}
+              "start": {"cold_s": 3.0, "warm_s": 1.0},
+              "lu": [{"n": 777, "block": 32, "blocked_s": 0.09, "column_s": 0.27,
+                      "lapack_s": 0.02, "speedup": 3.0, "lapack_speedup": 4.5,
+                      "identical": True}]}
     text = render(result)
     assert "| m |" in text and "diffrax" in text and "Targets" in text
+    assert "| 777 | 90 ms | 270 ms | 3.00 | bit for bit | 20 ms |" in text
     met = {name: ok for name, _, ok in targets(result)}
     assert any("diffrax" in k and v is None for k, v in met.items())

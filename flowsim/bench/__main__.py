@@ -4,7 +4,8 @@ Every figure measured in this one run, on this machine (see flowsim.bench):
 trajectories per model (numba vs scipy RK45 with a numpy RHS and with the njit RHS),
 sweep throughput of the Gaussian two-mode trainable-weight flow (DOPRI5 on 1 thread,
 all threads and with settle_tol; method "auto" on all threads, with and without
-settle_tol; diffrax when installed), cold and warm start.
+settle_tol; diffrax when installed), cold and warm start, and Radau IIA's LU
+factorisation by blocks against column by column (flowsim.bench.linalg).
 --json prints one JSON object; otherwise a markdown table.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import math
 import sys
 
-SECTIONS = ("trajectories", "sweep", "start")
+SECTIONS = ("trajectories", "sweep", "start", "lu")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +58,7 @@ def _case_patterns(text):
 
 def run(quick=False, points=None, diffrax=True, sections=SECTIONS, log=None, cases=None) -> dict:
     """The benchmark result object (the --json output)."""
-    from . import diffrax_peer, startup, sweep_throughput, trajectories
+    from . import diffrax_peer, linalg, startup, sweep_throughput, trajectories
 
     def say(msg):
         if log is not None:
@@ -68,7 +69,8 @@ def run(quick=False, points=None, diffrax=True, sections=SECTIONS, log=None, cas
               "sweep": {"points": None, "seconds_1core": None, "seconds_all": None,
                         "points_per_s": None, "diffrax_points_per_s": None,
                         "speedup_vs_diffrax": None},
-              "start": {"cold_s": None, "warm_s": None}}
+              "start": {"cold_s": None, "warm_s": None},
+              "lu": None}
     if "trajectories" in sections:
         say("trajectories ...")
         result["trajectories"] = trajectories.run(quick=quick, names=cases)
@@ -98,6 +100,9 @@ def run(quick=False, points=None, diffrax=True, sections=SECTIONS, log=None, cas
     if "start" in sections:
         say("start ...")
         result["start"].update(startup.run(quick=quick))
+    if "lu" in sections:
+        say("LU ...")
+        result["lu"] = linalg.run(quick=quick)
     return _clean(result)
 
 

@@ -75,11 +75,13 @@ def targets(result) -> list:
 
 
 def render(result) -> str:
-    lines = ["## Trajectories (one warm trajectory per model; scipy = solve_ivp RK45, same tolerances)",
-             "",
-             "| model | numba | scipy + numpy RHS | scipy + njit RHS | × vs numpy | × vs njit "
-             "| RHS µs | RHS evals | RHS/s | overhead | max \\|Δy(T)\\| |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = []
+    if result.get("trajectories"):
+        lines += ["## Trajectories (one warm trajectory per model; scipy = solve_ivp RK45, "
+                  "same tolerances)", "",
+                  "| model | numba | scipy + numpy RHS | scipy + njit RHS | × vs numpy | × vs njit "
+                  "| RHS µs | RHS evals | RHS/s | overhead | max \\|Δy(T)\\| |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result.get("trajectories") or []:
         lines.append(
             f"| {r['model']} | {r['numba_s'] * 1e3:.1f} ms | {_ms(r['scipy_numpy_s'])} "
@@ -88,7 +90,7 @@ def render(result) -> str:
             f"| {r.get('n_rhs', '—')} | {_f(r.get('rhs_per_s'), '.3g')} | {r['overhead']:+.0%} "
             f"| {r['max_abs_diff']:.1e} |")
     sw = result.get("sweep")
-    if sw:
+    if sw and sw.get("points") is not None:
         lines += ["", f"## Sweep: Gaussian two-mode reverse KL, trainable weights, {sw['points']} points",
                   "", "| run | wall s | CPU s (all threads) | points/s | RHS evals / point |",
                   "|---|---:|---:|---:|---:|",
@@ -141,7 +143,7 @@ def render(result) -> str:
                          f"at least t_max |λ| / 3.31 steps. Steps taken over that minimum (median): "
                          f"{sw['steps_over_stability_minimum']:.2f}")
     st = result.get("start")
-    if st:
+    if st and st.get("cold_s") is not None:
         lines += ["", "## Start (fresh processes; cold = empty NUMBA_CACHE_DIR)", "",
                   "| command | cold | warm |", "|---|---:|---:|",
                   f"| python -m flowsim.sweep --help | {_f(st.get('cold_s'), '.2f')} s "
@@ -156,12 +158,23 @@ def render(result) -> str:
         if "quickstart_cold_s" in st:
             lines.append(f"| quickstart sweep (80 points) | {_f(st.get('quickstart_cold_s'), '.2f')} s "
                          f"| {_f(st.get('quickstart_warm_s'), '.2f')} s |")
+    lu = result.get("lu")
+    if lu:
+        lines += ["", f"## Radau's LU (one factorisation, best of a few; blocks of {lu[0]['block']} "
+                  "columns)", "",
+                  "| n | by blocks | column by column | × | same factors | LAPACK getrf (scipy) |",
+                  "|---:|---:|---:|---:|---|---:|"]
+        for r in lu:
+            ms = [f"{r[k]:.3g} s" if r[k] >= 1.0 else f"{r[k] * 1e3:.3g} ms"
+                  for k in ("blocked_s", "column_s", "lapack_s")]
+            lines.append(f"| {r['n']} | {ms[0]} | {ms[1]} | {r['speedup']:.2f} "
+                         f"| {'bit for bit' if r['identical'] else 'no'} | {ms[2]} |")
     rows = targets(result)
     if rows:
         lines += ["", "## Targets", "", "| target | measured | met |", "|---|---|---|"]
         for name, measured, met in rows:
             lines.append(f"| {name} | {measured} | {'—' if met is None else ('yes' if met else 'no')} |")
-    return "\n".join(lines)
+    return "\n".join(lines).lstrip("\n")
 
 
 def _ms(x):

@@ -281,7 +281,7 @@ def _sq(a, b):
 
 
 @kernel
-def reverse_terms(y, p, F, gam, cq, pvar, qvar, beta=1.0):
+def reverse_terms(y, p, F, gam, cq, pvar, qvar, beta):
     """F_k, gam[k, j] = E_{q_k} pi_j, cq[k, l] = E_{q_k} s_l, E_{q_k} of the two variance
     sums of (S2) into pvar[k], qvar[k]; returns L = KL(q||p) (S1). With beta: F_k^beta
     and L_beta of the annealed objective (B1)."""
