@@ -8,7 +8,7 @@ Command (the sweeps, then the tables; an existing store is resumed, never replac
 Sweeps studies/geometry_gaussian.toml (euclidean, natural, wfr, adam: docs/derivations.md
 A1, A3, A4), studies/geometry_gaussian_adam_ode.toml (Adam at η = 1e-2 and 1e-3, A2;
 d = 8 and 32) and studies/geometry_gaussian_adam_ode_d128.toml (the same at d = 128,
-4 seeds per cell: one run of the 777-dimensional stiff state took about 25 min on one core): the
+4 seeds per cell: one run of the 777-dimensional stiff state takes about 12 min on one core): the
 quickstart's target (two Gaussians in R^d, Λ = 16, weights ρ and 1 − ρ) and starts (means
 N(0, I_d) per seed, σ² = 1, trainable weights), reverse KL, t = 1000, 32 seeds per cell;
 and studies/geometry_circle.toml, studies/geometry_circle_adam_ode.toml: the four-peak

@@ -173,7 +173,7 @@ def shifted_lu(J, mu, out, piv):
         for j in range(n):
             out[i, j] = -J[i, j]
         out[i, i] += mu
-    return lu_factor(out, piv)
+    return factor_by_blocks(out, piv, LU_BLOCK)
 
 
 @kernel
@@ -196,7 +196,7 @@ def complex_shifted_lu(J, mu_re, mu_im, out, piv):
         out[n + i, n + i] += mu_re
         out[i, n + i] = -mu_im
         out[n + i, i] = mu_im
-    return lu_factor(out, piv)
+    return factor_by_blocks(out, piv, LU_BLOCK)
 
 
 @kernel
