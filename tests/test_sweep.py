@@ -308,6 +308,19 @@ def test_out_refuses_a_path_that_is_not_a_sweep_store(tmp_path, capsys):
     assert (tmp_path / "precious" / "data.txt").read_text() == "keep me"
 
 
+def test_a_resumed_sweep_with_nothing_to_do_leaves_its_bar_on_screen(reference, tmp_path, capsys):
+    """The first bar is replaced once a chunk comes back; when none does (nothing left, or
+    an interrupt), it stays on screen with the points the store holds."""
+    out = tmp_path / "done.zarr"
+    study = load_study(small_study(tmp_path))
+    run_sweep(study, out, figure=False)
+    capsys.readouterr()
+    run_sweep(study, out, resume=True, progress=True, figure=False)
+    err = capsys.readouterr().err
+    last = err.rstrip("\n").split("\r")[-1]
+    assert "6/6" in last, repr(err)
+
+
 def test_a_resumed_sweep_shows_no_rate_before_its_second_chunk(reference, tmp_path, capsys):
     """The progress bar of a resumed run starts at the points already done and shows no
     rate or ETA until a chunk has come back after the first (which may compile); it never

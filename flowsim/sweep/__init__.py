@@ -113,6 +113,7 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
             where = executors.run_dask(study, pending, on_done, scheduler) if pending else "dask (nothing to do)"
     finally:
         if bar is not None:
+            bar.leave = True        # the first bar too, when no chunk came back
             bar.close()
     t_end = time.perf_counter()
     compute_s = t_end - t_compute
