@@ -2,6 +2,7 @@
 kill -9, diverging points, CLI errors. Kept small: a 2 × 3 Gaussian two-mode grid."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from flowsim.sweep import load_study, parse_study, run_sweep  # noqa: E402
 from flowsim.sweep.__main__ import main  # noqa: E402
 from flowsim.sweep.grid import Grid, block_shape  # noqa: E402
 from flowsim.sweep import StudyError  # noqa: E402
+from flowsim.integrate.status import MAX_STEPS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -341,3 +343,29 @@ def test_a_resumed_sweep_shows_no_rate_before_its_second_chunk(reference, tmp_pa
     assert counts and min(counts) >= 2 and counts[-1] == 6, frames
     assert not any(re.search(r"-\d", f.split("|")[-1]) for f in frames), frames
     assert all("?" in f for f in frames if re.search(r"\b[23]/6", f)), frames
+
+
+def test_capped_runs_are_read_at_the_last_time_they_reached(tmp_path):
+    """studies/capped_runs.py re-runs the points a sweep stopped at the step cap and reads
+    them at the last time they reached."""
+    path = tmp_path / "capped.toml"
+    path.write_text(SMALL.format(save="false").replace(
+        "atol = 1e-8", 'atol = 1e-8\nmethod = "dopri5"\nmax_steps = 40'))
+    out = tmp_path / "capped.zarr"
+    run_sweep(load_study(path), out, figure=False)
+    ds = xr.open_zarr(out).load()
+    assert np.all(ds["status"].values == MAX_STEPS)
+    assert np.all(np.isnan(ds["coverage"].values))
+    proc = subprocess.run([sys.executable, str(ROOT / "studies" / "capped_runs.py"), str(path),
+                           "--store", str(out), "--limit", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "small: 6 runs at the cap (40 steps); re-running 1" in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| d 2, seed 0 |")]
+    assert len(rows) == 1, proc.stdout
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert 0.0 < float(cells[1]) < 50.0
+    weights = json.loads(cells[2])
+    assert len(weights) == 2 and abs(sum(weights) - 1.0) < 1e-9
+    assert cells[3] in ("1", "2") and cells[5] in ("none", "mean_alignment", "vanishing_weight",
+                                                   "weight_starvation")
