@@ -6,10 +6,11 @@ Command:
 
 A sweep stores no diagnostics for a run that stopped at `solver.max_steps` (status
 max_steps), since it did not reach t_max. This script re-runs those points of the study's
-store (default results/<name>.zarr), the first N of them with --limit, with the study's
-solver settings (the same run, step for step, up to the cap), and prints, for each, the
-last saved time it reached and the diagnostics there (flowsim.trajectory.Trajectory.reached):
-weights, coverage, whether it is collapsed and by which mechanism.
+store (default results/<name>.zarr), the first N of them with --limit, through the
+sweep's own solver call with the study's solver settings (the same run, step for step, up
+to the cap), and prints, for each, the last saved time it reached and the diagnostics
+there (flowsim.trajectory.Trajectory.reached): weights, coverage, whether it is
+collapsed and by which mechanism.
 """
 from __future__ import annotations
 
@@ -22,9 +23,8 @@ import numpy as np
 import xarray as xr
 
 from flowsim.diagnostics import MECHANISMS
-from flowsim.geometry import method_for
-from flowsim.integrate import integrate
 from flowsim.integrate.status import MAX_STEPS
+from flowsim.sweep.compute import integrate_point
 from flowsim.sweep.points import build_point
 from flowsim.sweep.schema import load_study
 from flowsim.sweep.variables import time_grid
@@ -43,15 +43,12 @@ def capped_points(study, ds) -> list:
 
 
 def rerun(cfg, t_eval):
-    """The point's trajectory up to the last saved time it reached."""
+    """The point's trajectory, integrated as the sweep did, up to the last saved time it
+    reached."""
     problem = build_point(cfg)
-    solver = cfg["solver"]
-    res = integrate(problem.model.rhs, problem.y0, problem.params, t_eval,
-                    t_max=float(solver["t_max"]), method=method_for(problem, solver["method"]),
-                    rtol=float(solver["rtol"]), atol=float(solver["atol"]),
-                    max_steps=int(solver["max_steps"]))
-    return Trajectory(problem, t_eval, res.states, int(res.status), int(res.n_steps),
-                      int(res.n_rhs), "numba", {}).reached()
+    states, status, n_steps, n_rhs = integrate_point(problem, cfg["solver"], t_eval,
+                                                     float(cfg["solver"]["t_max"]))
+    return Trajectory(problem, t_eval, states, status, n_steps, n_rhs, "numba", {}).reached()
 
 
 def main(argv=None) -> int:

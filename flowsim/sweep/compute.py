@@ -97,6 +97,14 @@ def _record(res: dict, flat: int, problem, t_eval, states, save: bool):
         res["mode_mass_t"][flat] = obs.mode_mass
 
 
+def integrate_point(problem, solver: dict, t_eval, t_max):
+    """One point as a sweep integrates it (the batch solver, the study's solver settings,
+    h0, dt and settle_tol included): states (T, n), status, n_steps, n_rhs."""
+    out, status, n_steps, n_rhs = _integrate_group(_solver_key(problem, solver),
+                                                   [(0, problem)], t_eval, t_max)
+    return out[0], int(status[0]), int(n_steps[0]), int(n_rhs[0])
+
+
 def run_chunk(study, cid: int) -> dict:
     """Every result variable of chunk `cid`, as arrays of shape chunk.shape + extra dims.
 
