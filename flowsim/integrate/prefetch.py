@@ -109,7 +109,7 @@ def _main(names) -> int:
     for name in names:
         if NICENESS[name] and hasattr(os, "nice"):
             os.nice(NICENESS[name])
-        solver._compiled(*solver.SOLVER_KERNELS[name])
+        solver.compiled_once(*solver.SOLVER_KERNELS[name])
         try:
             print(name, flush=True)
         except (BrokenPipeError, OSError):

@@ -365,7 +365,7 @@ def fixed_step(rhs, y0, p, t_eval, t_max, max_steps, method, fixed_dt, settle_to
     return status, n_steps, n_rhs, t
 
 
-class _Pointer(types.WrapperAddressProtocol):
+class RhsPointer(types.WrapperAddressProtocol):
     """`rhs` as a value of RHS_TYPE whose address is looked up once (numba's wrapper
     address protocol): passing the dispatcher itself would look its address up, through
     its compile results and LLVM, at every call (about 160 µs)."""
@@ -384,12 +384,12 @@ class _Pointer(types.WrapperAddressProtocol):
         return RHS_TYPE.signature
 
 
-@typeof_impl.register(_Pointer)
+@typeof_impl.register(RhsPointer)
 def _typeof_pointer(val, c):
     return RHS_TYPE
 
 
-def _compiled(dispatcher, signature):
+def compiled_once(dispatcher, signature):
     """`dispatcher` compiled (or loaded from the disk cache) for `signature` only: a
     right-hand side passed to it is converted to RHS_TYPE instead of specialising it."""
     with _COMPILE_LOCK:
@@ -429,7 +429,7 @@ def _solver_kernel(name):
     if not dispatcher.signatures and prefetch.compiling(name):
         with compiled_elsewhere():
             prefetch.wait(name)
-    return _compiled(dispatcher, sig)
+    return compiled_once(dispatcher, sig)
 
 
 class Solver:
@@ -441,7 +441,7 @@ class Solver:
     def __init__(self, rhs):
         self.rhs = rhs
         _prefetch_missing()
-        self.pointer = _Pointer(rhs)
+        self.pointer = RhsPointer(rhs)
         self.explicit = _solver_kernel("explicit")
 
     @property
@@ -452,7 +452,7 @@ class Solver:
     @property
     def fixed_step(self):
         """The fixed-step methods (compiled on first use)."""
-        return _compiled(fixed_step, FIXED_SIGNATURE)
+        return compiled_once(fixed_step, FIXED_SIGNATURE)
 
     def __call__(self, y0, p, t_eval, t_max, rtol, atol, h0, max_steps, method, fixed_dt,
                  settle_tol, out_states):
