@@ -215,7 +215,7 @@ def main(argv=None) -> int:
              "coverage = the number of target modes at t_max; the recursion is Adam on the exact "
              "gradient (torch's betas and eps unless the study sets them), read at the study's "
              "saved times rounded to whole steps.", ""]
-    wall = time.perf_counter()
+    wall, spent = time.perf_counter(), 0.0
     for path in args.studies:
         study = load_study(path)
         axes = [list(range(args.seeds)) if a.name == "seed" and args.seeds is not None
@@ -225,9 +225,11 @@ def main(argv=None) -> int:
         runs = run_points(path, points, HERE / "results" / "adam_steps_runs.jsonl", args.jobs)
         flows = flow_verdicts(study, args.store_dir / f"{study.name}.zarr")
         lines += summarise(study, runs, flows)
+        spent += sum(r["seconds"] for r in runs)
     lines.append(f"Wall time {time.perf_counter() - wall:.0f} s ({args.jobs} processes; runs held by "
-                 "the run cache adam_steps_runs.jsonl are not recomputed). s per run: the "
-                 "median time of one run's recursion, when it was computed.")
+                 "the run cache adam_steps_runs.jsonl are not recomputed); the recursions took "
+                 f"{spent:.0f} s in all, summed over the runs when they were computed (s per run: "
+                 "their median).")
     text = "\n".join(lines) + "\n"
     (HERE / "results" / f"{args.results}.md").write_text(text, encoding="utf-8")
     print(text)

@@ -84,38 +84,15 @@ def test_a_problem_in_another_geometry_is_refused():
         adam_steps(problem, 1e-3, [0.0, 1.0])
 
 
-STUDY = """
-[study]
-name = "steps"
-family = "gaussian"
-objective = "reverse_kl"
-weights = "trainable"
 
-[target]
-kind = "pair"
-Lambda = 16.0
-d = 2
+def adam_ode_study() -> str:
+    """The sweep tests' small Gaussian study (d = 2 and 16, three seeds) under adam_ode at
+    η = 0.01, to t = 5."""
+    from test_sweep import SMALL
 
-[init]
-kind = "random"
-K = 2
-
-[geometry]
-name = "adam_ode"
-lr = 0.01
-
-[solver]
-t_max = 5.0
-per_decade = 5
-decades = 3
-
-[output]
-chunk_size = 1
-
-[axes]
-"target.d" = { values = [2, 16], name = "d" }
-seed = { range = 3 }
-"""
+    return SMALL.format(save="false").replace(
+        "[solver]", '[geometry]\nname = "adam_ode"\nlr = 0.01\n\n[solver]').replace(
+        "t_max = 50.0", "t_max = 5.0")
 
 
 @pytest.mark.slow
@@ -134,7 +111,7 @@ def test_the_study_script_sets_the_recursion_beside_each_run_of_the_flow(tmp_pat
     spec.loader.exec_module(script)
     monkeypatch.setitem(sys.modules, spec.name, script)        # its pool pickles one_point
     path = tmp_path / "steps.toml"
-    path.write_text(STUDY)
+    path.write_text(adam_ode_study())
     study = load_study(path)
     run_sweep(study, tmp_path / "steps.zarr", figure=False)
     points = [[d, seed] for d in (2, 16) for seed in range(3)]
@@ -151,6 +128,6 @@ def test_the_study_script_sets_the_recursion_beside_each_run_of_the_flow(tmp_pat
     assert len(rows) == 2
     for row in rows:
         assert row.split("|")[6].strip() == "3/3", row
-    natural = parse_study(STUDY.replace('name = "adam_ode"\nlr = 0.01', 'name = "natural"'))
+    natural = parse_study(adam_ode_study().replace('name = "adam_ode"\nlr = 0.01', 'name = "natural"'))
     with pytest.raises(ValueError, match="^geometry.name: the study must use adam_ode"):
         script.euclidean_twin(natural.point_config([2, 0]))
