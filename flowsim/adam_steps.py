@@ -15,13 +15,15 @@ import math
 import numpy as np
 from numba import types
 
+from .geometry import geometry
 from .integrate.solver import RHS_TYPE, RhsPointer, compiled_once
 from .integrate.status import NON_FINITE, OK
 from .numerics.jit import kernel
-from .validation import check_positive
+from .validation import check_times
 
-BETAS = (0.9, 0.999)
-EPS = 1e-8
+ADAM = geometry("adam_ode")
+BETAS = ADAM.parameters["betas"].default
+EPS = ADAM.parameters["eps"].default
 SIGNATURE = (RHS_TYPE, types.float64[::1], types.float64[::1], types.int64[::1], types.float64,
              types.float64, types.float64, types.float64, types.float64[:, ::1])
 
@@ -64,19 +66,14 @@ def iterate(rhs, y0, p, save_steps, lr, beta1, beta2, eps, out):
 def adam_steps(problem, lr: float, t_eval, betas=BETAS, eps: float = EPS):
     """Adam at learning rate `lr` on the exact gradient of a euclidean Problem (∇L =
     −problem.rhs), from problem.y0. Returns (states, status, steps): states (T, n) after
-    round(t / lr) steps for each t of `t_eval` (NaN rows past a NON_FINITE stop)."""
-    lr = check_positive("lr", lr)
-    eps = check_positive("eps", eps)
+    round(t / lr) steps for each t of `t_eval` (NaN rows past a NON_FINITE stop). lr,
+    betas and eps are checked as the adam_ode geometry checks them, and default as it does."""
+    values = ADAM.options({"lr": lr, "betas": betas, "eps": eps})
+    lr, (b1, b2), eps = values["lr"], values["betas"], values["eps"]
     if problem.meta.get("geometry", "euclidean") != "euclidean":
         raise ValueError(f"problem: adam_steps needs a euclidean problem, got geometry "
                          f"{problem.meta['geometry']!r}")
-    b1, b2 = (float(b) for b in betas)
-    if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-        raise ValueError(f"betas: must lie in [0, 1), got {tuple(betas)}")
-    t_eval = np.asarray(t_eval, dtype=np.float64)
-    if t_eval.ndim != 1 or not np.all(np.isfinite(t_eval)) or np.any(t_eval < 0) \
-            or np.any(np.diff(t_eval) < 0):
-        raise ValueError("t_eval: must be a finite, non-negative, non-decreasing 1-D array")
+    t_eval = check_times("t_eval", t_eval, np.inf)
     save_steps = np.rint(t_eval / lr).astype(np.int64)
     out = np.full((t_eval.size, problem.y0.size), np.nan)
     run = compiled_once(iterate, SIGNATURE)

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from flowsim.adam_steps import BETAS, EPS, adam_steps
+from flowsim.adam_steps import ADAM, adam_steps
 from flowsim.diagnostics import MECHANISMS
 from flowsim.integrate.status import NOT_RUN, POINT_STATUS_NAMES, STATUS_NAMES
 from flowsim.stats import wilson
@@ -63,7 +63,9 @@ def euclidean_twin(cfg: dict):
     n = adam.n_base
     if not (np.array_equal(twin.y0, adam.y0[:n]) and np.array_equal(twin.params, adam.params[:twin.params.size])):
         raise RuntimeError("the euclidean twin does not start where the adam_ode flow starts")
-    return twin, float(geometry["lr"]), tuple(geometry.get("betas", BETAS)), float(geometry.get("eps", EPS))
+    geometry.pop("name")
+    values = ADAM.options(geometry)
+    return twin, values["lr"], values["betas"], values["eps"]
 
 
 def one_point(path: str, values: list) -> dict:

@@ -84,7 +84,6 @@ def test_a_problem_in_another_geometry_is_refused():
         adam_steps(problem, 1e-3, [0.0, 1.0])
 
 
-
 def adam_ode_study() -> str:
     """The sweep tests' small Gaussian study (d = 2 and 16, three seeds) under adam_ode at
     η = 0.01, to t = 5."""
