@@ -19,8 +19,10 @@ def fresh(monkeypatch):
     monkeypatch.setattr(prefetch, "_ended", set())
     monkeypatch.setenv("FLOWSIM_PREFETCH", "1")
     scripts = {}
+    scripts_niceness = scripts.setdefault("niceness", {})
 
-    def launch(name):
+    def launch(name, niceness):
+        scripts_niceness[name] = niceness
         return subprocess.Popen([sys.executable, "-c", scripts[name]], stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, text=True)
 
@@ -49,7 +51,7 @@ def test_nothing_started_means_nothing_to_wait_for(fresh, monkeypatch):
 
 
 def test_a_process_that_cannot_start_is_skipped(fresh, monkeypatch):
-    monkeypatch.setattr(prefetch, "_launch", lambda name: None)
+    monkeypatch.setattr(prefetch, "_launch", lambda name, niceness: None)
     assert prefetch.start(["explicit"]) == []
     assert not prefetch.wait("explicit", timeout=0.1)
 
@@ -61,3 +63,17 @@ def test_compiling_is_true_only_until_the_kernel_is_written(fresh):
     assert prefetch.compiling("explicit")
     assert prefetch.wait("explicit", timeout=20.0)
     assert not prefetch.compiling("explicit")
+
+
+def test_radau_yields_the_cpu_unless_the_caller_expects_a_stiff_run(fresh):
+    fresh["explicit"] = fresh["radau"] = "print('done', flush=True)"
+    prefetch.start(["explicit", "radau"])
+    assert fresh["niceness"] == {"explicit": 0, "radau": prefetch.YIELD_NICENESS}
+    prefetch._processes.clear()
+    prefetch.start(["explicit", "radau"], yielding=())
+    assert fresh["niceness"] == {"explicit": 0, "radau": 0}
+
+
+def test_the_compiling_process_reads_kernel_and_niceness_and_ignores_the_rest():
+    assert prefetch._requests(["explicit=0", "radau=10", "lu=0", "radau", "radau=-5"]) == [
+        ("explicit", 0), ("radau", 10)]

@@ -369,3 +369,36 @@ def test_capped_runs_are_read_at_the_last_time_they_reached(tmp_path):
     assert len(weights) == 2 and abs(sum(weights) - 1.0) < 1e-9
     assert cells[3] in ("1", "2") and cells[5] in ("none", "mean_alignment", "vanishing_weight",
                                                    "weight_starvation")
+
+
+@pytest.mark.parametrize("method, stiff", [("auto", True), ("dopri5", False)])
+def test_a_local_sweep_starts_compiling_the_solvers_before_its_setup(tmp_path, monkeypatch,
+                                                                     method, stiff):
+    """The solver kernels start compiling elsewhere before the store is created (their
+    Radau IIA process does not yield the CPU when the method may switch to it)."""
+    import flowsim.integrate.solver as solver
+    from flowsim.sweep import store
+
+    calls = []
+    create = store.create
+    monkeypatch.setattr(solver, "prefetch_solvers",
+                        lambda expect_stiff=False: calls.append(("prefetch", expect_stiff)))
+    monkeypatch.setattr(store, "create", lambda *a, **k: (calls.append(("create",)),
+                                                          create(*a, **k))[1])
+    text = SMALL.format(save="false").replace('atol = 1e-8', f'atol = 1e-8\nmethod = "{method}"')
+    run_sweep(parse_study(text), tmp_path / "s.zarr", figure=False)
+    assert calls[:2] == [("prefetch", stiff), ("create",)]
+
+
+def test_the_phase_diagram_shows_the_mean_over_seeds(reference):
+    from flowsim.sweep.phase import phase_values
+
+    tmp, result = reference
+    ds = load(result.path)
+    study = load_study(small_study(tmp))
+    dims, values, title = phase_values(ds, study, "min_weight")
+    assert dims == ["d"] and "mean over seed, n=3" in title
+    np.testing.assert_allclose(values, ds["min_weight"].mean("seed").values, rtol=1e-15)
+    ds["min_weight"].values[0, 1] = np.nan
+    dims, values, _ = phase_values(ds, study, "min_weight")
+    np.testing.assert_allclose(values[0], ds["min_weight"].values[0, [0, 2]].mean(), rtol=1e-15)

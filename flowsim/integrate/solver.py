@@ -414,13 +414,16 @@ SOLVER_KERNELS = {"explicit": (explicit, EXPLICIT_SIGNATURE),
 the names it knows them by."""
 
 
-def _prefetch_missing():
+def prefetch_solvers(expect_stiff: bool = False):
     """Start compiling, in other processes, the solver kernels that neither this process
-    nor the disk cache holds (flowsim.integrate.prefetch)."""
+    nor the disk cache holds (flowsim.integrate.prefetch); Radau IIA's process yields the
+    CPU unless `expect_stiff`. A caller that knows it will integrate (a sweep) calls this
+    before its own imports and setup, so that the solvers compile during them; a Solver
+    calls it too."""
     missing = [name for name, (dispatcher, sig) in SOLVER_KERNELS.items()
                if not dispatcher.signatures and not on_disk(dispatcher, sig)]
     if missing:
-        prefetch.start(missing)
+        prefetch.start(missing, yielding=() if expect_stiff else prefetch.YIELDING)
 
 
 def _solver_kernel(name):
@@ -440,7 +443,7 @@ class Solver:
 
     def __init__(self, rhs):
         self.rhs = rhs
-        _prefetch_missing()
+        prefetch_solvers()
         self.pointer = RhsPointer(rhs)
         self.explicit = _solver_kernel("explicit")
 

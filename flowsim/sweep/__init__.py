@@ -18,6 +18,8 @@ Python use:
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,64 @@ class SweepResult:
     stats: RunStats
     summary: str
     dataset: object
+
+
+STIFF_METHODS = ("auto", "radau5")
+"""Methods under which a sweep, over many points, is expected to meet a stiff one and
+need Radau IIA: its compiling process then does not yield the CPU."""
+
+
+class _Imports:
+    """The modules that reading the store (xarray) and drawing its figure (matplotlib)
+    need, imported on a thread while the points compute. The thread starts when the run
+    first waits for a solver kernel another process compiles (a numba event,
+    flowsim.numerics.jit.ELSEWHERE), when a core is idle, or else when the first chunk is
+    back; the computing threads release the GIL while they wait and while their points
+    run, so the imports cost the run little."""
+
+    def __init__(self, figure: bool):
+        self.figure = figure
+        self.thread = None
+        self.lock = threading.Lock()
+
+    def _import(self):
+        try:
+            import xarray  # noqa: F401
+            if self.figure:
+                import matplotlib.backends.backend_agg  # noqa: F401
+                import matplotlib.figure  # noqa: F401
+        except ImportError:
+            pass            # raised again where the module is used
+
+    def start(self):
+        with self.lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._import, name="flowsim-imports",
+                                               daemon=True)
+                self.thread.start()
+
+    def join(self):
+        self.start()
+        self.thread.join()
+
+    @contextlib.contextmanager
+    def started_on_wait(self):
+        """Within the context, the first wait for a kernel compiled elsewhere starts them."""
+        from numba.core import event
+
+        from ..numerics.jit import ELSEWHERE
+
+        imports = self
+
+        class OnWait(event.Listener):
+            def on_start(self, ev):
+                imports.start()
+
+            def on_end(self, ev):
+                pass
+
+        with event.install_listener(ELSEWHERE, OnWait()):
+            yield
 
 
 def default_out(study: Study) -> Path:
@@ -57,6 +117,9 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     if executor not in executors.EXECUTORS:
         raise StudyError(f"--executor: must be one of {executors.EXECUTORS}, got {executor!r}")
     out = Path(out) if out is not None else default_out(study)
+    if executor == "local" and not (resume and out.exists()):
+        from ..integrate.solver import prefetch_solvers
+        prefetch_solvers(expect_stiff=study.solver["method"] in STIFF_METHODS)
     if study.output["save_trajectory"] and "n_state" not in study.extra:
         study.extra["n_state"] = probe_state_size(study)
     grid = Grid(study.shape, study.output["chunk_size"])
@@ -69,6 +132,7 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
         done = [False] * grid.n_chunks
     pending = [c for c in range(grid.n_chunks) if not done[c]]
     writer = store.Writer(out, grid)
+    imports = _Imports(figure)
 
     def progress_bar(initial, leave):
         from tqdm import tqdm
@@ -90,6 +154,7 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
         n_computed += n
         if first is None:
             first = (time.perf_counter(), n_computed)
+            imports.start()
             if bar is not None:     # a new bar, a new clock: no rate or ETA from the first chunk
                 done_now = bar.n + n
                 bar.close()
@@ -101,7 +166,8 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     t_compute = time.perf_counter()
     try:
         if executor == "local":
-            executors.run_local(study, pending, on_done)
+            with imports.started_on_wait():
+                executors.run_local(study, pending, on_done)
             import numba
             where = f"local ({numba.get_num_threads()} threads)"
         else:
@@ -120,6 +186,7 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
     steady = (None if first is None or n_computed == first[1]
               else (n_computed - first[1]) / max(t_end - first[0], 1e-9))
 
+    imports.join()
     ds = store.open_dataset(out)
     counts = status_counts(ds["status"].values, store.STATUS_MEANINGS)
     fig_path = None

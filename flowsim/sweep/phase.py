@@ -7,6 +7,8 @@ naturally); one remaining axis gives a line plot; more give no figure.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 
@@ -26,23 +28,33 @@ def _ticks(n: int, max_ticks: int = 8):
     return np.arange(0, n, step)
 
 
-def draw(ds, study, variable: str, path) -> str | None:
-    """Write the phase diagram of `variable` to `path`; None when the axes do not allow one."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def phase_values(ds, study, variable: str):
+    """(dims, values, title): `variable` averaged over the seed axes, NaN (a failed
+    point) left out, over the remaining dims."""
     da = ds[variable]
     seed_dims = [a.name for a in study.axes if a.path == (("study", "seed"), None)]
     title = variable
     for dim in seed_dims:
-        da = da.mean(dim, skipna=True)
         title = f"{variable} (mean over {dim}, n={ds.sizes[dim]})"
-    dims = [d for d in da.dims]
+    values = np.asarray(da.values, dtype=float)
+    if seed_dims:
+        with warnings.catch_warnings():     # a cell with no finite value stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = np.nanmean(values, axis=tuple(da.dims.index(d) for d in seed_dims))
+    return [d for d in da.dims if d not in seed_dims], values, title
+
+
+def draw(ds, study, variable: str, path) -> str | None:
+    """Write the phase diagram of `variable` to `path`; None when the axes do not allow one."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    dims, values, title = phase_values(ds, study, variable)
     if len(dims) not in (1, 2):
         return None
-    values = np.asarray(da.values, dtype=float)
-    fig, ax = plt.subplots(figsize=(6.0, 4.8), dpi=120)
+    fig = Figure(figsize=(6.0, 4.8), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     if len(dims) == 2:
         ydim, xdim = dims
         lim = (0.0, 1.0) if variable in UNIT_RANGE else (None, None)
@@ -55,7 +67,8 @@ def draw(ds, study, variable: str, path) -> str | None:
             ticks = _ticks(coord.size)
             setter(ticks)
             labeler([_labels(coord)[i] for i in ticks])
-        plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+        for label in ax.get_xticklabels():
+            label.set(rotation=45, ha="right")
         ax.set_xlabel(xdim)
         ax.set_ylabel(ydim)
         if values.size <= 400:
@@ -78,5 +91,4 @@ def draw(ds, study, variable: str, path) -> str | None:
     ax.set_title(f"{study.name}: {title}")
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return str(path)

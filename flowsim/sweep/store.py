@@ -275,9 +275,10 @@ class Writer:
 
 
 def open_dataset(path):
-    """The finished sweep as an xarray Dataset (lazy, Zarr-backed)."""
+    """The finished sweep as an xarray Dataset (lazy, Zarr-backed; numpy-backed arrays
+    loaded on access, so reading it needs no dask)."""
     import xarray as xr
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return xr.open_zarr(str(path))
+        return xr.open_zarr(str(path), chunks=None)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 from scipy.special import i0e, i1e
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -26,6 +25,12 @@ LOG_2PI = math.log(2.0 * math.pi)
 def _softmax(z):
     e = np.exp(z - z.max())
     return e / e.sum()
+
+
+def _linear_sum_assignment(cost):
+    from scipy.optimize import linear_sum_assignment
+
+    return linear_sum_assignment(cost)
 
 
 def _A(kappa):
@@ -72,7 +77,7 @@ def _matched(y, p, variant):
     rho = np.exp(log_rho)
     if variant == "reversed":
         R = vm_kl(mu_t[:, None], kappa_t[:, None], mu[None, :], kap[None, :])     # (M, K)
-        rows, cols = linear_sum_assignment(R)
+        rows, cols = _linear_sum_assignment(R)
         c = rho[rows] / rho[rows].sum()
         delta = mu_t[rows] - mu[cols]
         A_t = _A(kappa_t[rows])
@@ -80,7 +85,7 @@ def _matched(y, p, variant):
         out[2 * K + cols] = -c * kap[cols] * (_A(kap[cols]) - A_t * np.cos(delta))
     else:
         C = vm_kl(mu[:, None], kap[:, None], mu_t[None, :], kappa_t[None, :])      # (K, M)
-        rows, cols = linear_sum_assignment(C)
+        rows, cols = _linear_sum_assignment(C)
         per = C[rows, cols]
         if variant == "bound":
             per = per + np.log(w[rows]) - log_rho[cols]
