@@ -18,14 +18,13 @@ Python use:
 """
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StoreError, StudyError
 from .grid import Grid
+from .preload import Preload
 from .schema import Study, load_study, parse_study
 from ..numerics.jit import compiled_count
 from .summary import RunStats
@@ -43,59 +42,6 @@ class SweepResult:
 STIFF_METHODS = ("auto", "radau5")
 """Methods under which a sweep, over many points, is expected to meet a stiff one and
 need Radau IIA: its compiling process then does not yield the CPU."""
-
-
-class _Imports:
-    """The modules that reading the store (xarray) and drawing its figure (matplotlib)
-    need, imported on a thread while the points compute. The thread starts when the run
-    first waits for a solver kernel another process compiles (a numba event,
-    flowsim.numerics.jit.ELSEWHERE), when a core is idle, or else when the first chunk is
-    back; the computing threads release the GIL while they wait and while their points
-    run, so the imports cost the run little."""
-
-    def __init__(self, figure: bool):
-        self.figure = figure
-        self.thread = None
-        self.lock = threading.Lock()
-
-    def _import(self):
-        try:
-            import xarray  # noqa: F401
-            if self.figure:
-                import matplotlib.backends.backend_agg  # noqa: F401
-                import matplotlib.figure  # noqa: F401
-        except ImportError:
-            pass            # raised again where the module is used
-
-    def start(self):
-        with self.lock:
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._import, name="flowsim-imports",
-                                               daemon=True)
-                self.thread.start()
-
-    def join(self):
-        self.start()
-        self.thread.join()
-
-    @contextlib.contextmanager
-    def started_on_wait(self):
-        """Within the context, the first wait for a kernel compiled elsewhere starts them."""
-        from numba.core import event
-
-        from ..numerics.jit import ELSEWHERE
-
-        imports = self
-
-        class OnWait(event.Listener):
-            def on_start(self, ev):
-                imports.start()
-
-            def on_end(self, ev):
-                pass
-
-        with event.install_listener(ELSEWHERE, OnWait()):
-            yield
 
 
 def default_out(study: Study) -> Path:
@@ -132,7 +78,7 @@ def run_sweep(study: Study, out=None, *, executor: str = "local", scheduler: str
         done = [False] * grid.n_chunks
     pending = [c for c in range(grid.n_chunks) if not done[c]]
     writer = store.Writer(out, grid)
-    imports = _Imports(figure)
+    imports = Preload(figure)
 
     def progress_bar(initial, leave):
         from tqdm import tqdm
