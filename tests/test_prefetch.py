@@ -27,7 +27,11 @@ def fresh(monkeypatch):
                                 stderr=subprocess.DEVNULL, text=True)
 
     monkeypatch.setattr(prefetch, "_launch", launch)
-    return scripts
+    yield scripts
+    for name, process in prefetch._processes.items():
+        process.kill()
+        process.wait()
+        prefetch.wait(name, timeout=10.0)           # its reader has closed the pipe
 
 
 def test_wait_returns_once_the_kernel_is_written_and_false_when_its_process_ends_without(fresh):
@@ -39,8 +43,6 @@ def test_wait_returns_once_the_kernel_is_written_and_false_when_its_process_ends
     assert not prefetch.wait("radau", timeout=20.0)
     assert time.monotonic() - t0 < 15.0
     assert prefetch.start(["explicit", "radau"]) == []          # one process per kernel
-    prefetch._processes["explicit"].kill()
-    prefetch._processes["explicit"].wait()
 
 
 def test_nothing_started_means_nothing_to_wait_for(fresh, monkeypatch):
@@ -69,6 +71,9 @@ def test_radau_yields_the_cpu_unless_the_caller_expects_a_stiff_run(fresh):
     fresh["explicit"] = fresh["radau"] = "print('done', flush=True)"
     prefetch.start(["explicit", "radau"])
     assert fresh["niceness"] == {"explicit": 0, "radau": prefetch.YIELD_NICENESS}
+    for name, process in prefetch._processes.items():
+        process.wait()
+        prefetch.wait(name, timeout=10.0)
     prefetch._processes.clear()
     prefetch.start(["explicit", "radau"], yielding=())
     assert fresh["niceness"] == {"explicit": 0, "radau": 0}

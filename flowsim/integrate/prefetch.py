@@ -50,10 +50,11 @@ def enabled() -> bool:
 
 def _read(name, stream, written, ended) -> None:
     try:
-        for line in stream:
-            with _state:
-                written.add(line.strip())
-                _state.notify_all()
+        with stream:
+            for line in stream:
+                with _state:
+                    written.add(line.strip())
+                    _state.notify_all()
     finally:
         with _state:
             ended.add(name)
