@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .geometry import method_for
-from .integrate import STATUS_NAMES, integrate, solve_scipy
+from .integrate import STATUS_NAMES, integrate
 from .integrate.methods import METHOD_CODES
 from .numerics.jit import announce_compilation
 from .weight_modes import WEIGHT_MODES
@@ -52,6 +52,8 @@ def simulate(target, init, *, objective, weights="trainable", t_max, t_eval=None
     method = method_for(problem, method)
     t_eval = log_times(t_max) if t_eval is None else check_times("t_eval", t_eval, t_max)
     if backend == "scipy":
+        from .integrate import solve_scipy      # scipy.integrate only where it is used
+
         states, status, n_rhs = solve_scipy(problem.rhs, problem.y0, t_eval, t_max, rtol, atol)
         n_steps = -1
     else:
