@@ -93,6 +93,7 @@ def _outcome(build, run):
     return tr.status_name
 
 
+@pytest.mark.filterwarnings("ignore:mu. angles beyond 2π:UserWarning")   # tested above
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mu=st.lists(FLOATS, min_size=0, max_size=3), kappa=JUNK, t_max=JUNK)
 def test_circle_api_never_crashes_or_returns_silent_nan(mu, kappa, t_max):
