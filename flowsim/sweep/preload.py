@@ -8,17 +8,20 @@ Starting the solvers before the sweep's setup.
 """
 from __future__ import annotations
 
-import contextlib
 import threading
+
+from numba.core import event
+
+from ..numerics.jit import ELSEWHERE
 
 __all__ = ["Preload"]
 
 
-class Preload:
+class Preload(event.Listener):
     """The imports of one sweep (matplotlib's only when it draws a figure): `start`
     launches the thread once, `join` waits for it (starting it first if nothing has),
-    `started_on_wait` starts it on the first wait for a kernel compiled elsewhere (the
-    numba event flowsim.numerics.jit.ELSEWHERE)."""
+    `started_on_wait` starts it on the first wait for a kernel compiled elsewhere (it
+    listens for the numba event flowsim.numerics.jit.ELSEWHERE)."""
 
     def __init__(self, figure: bool):
         self.figure = figure
@@ -45,21 +48,13 @@ class Preload:
         self.start()
         self.thread.join()
 
-    @contextlib.contextmanager
+    def on_start(self, ev):
+        self.start()
+
+    def on_end(self, ev):
+        pass
+
     def started_on_wait(self):
-        """Within the context, the first wait for a kernel compiled elsewhere starts them."""
-        from numba.core import event
-
-        from ..numerics.jit import ELSEWHERE
-
-        imports = self
-
-        class OnWait(event.Listener):
-            def on_start(self, ev):
-                imports.start()
-
-            def on_end(self, ev):
-                pass
-
-        with event.install_listener(ELSEWHERE, OnWait()):
-            yield
+        """A context within which the first wait for a kernel compiled elsewhere starts
+        the imports."""
+        return event.install_listener(ELSEWHERE, self)
